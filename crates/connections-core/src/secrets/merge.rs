@@ -1,0 +1,153 @@
+//! The merge rule: later files win per top-level key, and inside `[connections]` per connection.
+
+use std::collections::HashMap;
+
+use toml::{Table, Value};
+
+use super::load::SourceFile;
+
+/// The key holding one table per connection.
+pub(crate) const CONNECTIONS: &str = "connections";
+
+/// Which file each merged unit came from, as an index into the list of files.
+///
+/// A unit is a top-level key or, inside a `[connections]` table, one connection's section: a
+/// unit always comes whole from one file.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Origins {
+    top: HashMap<String, usize>,
+    connections: HashMap<String, usize>,
+}
+
+impl Origins {
+    /// The index of the file that supplied the value at `keys`, if any file did.
+    pub(crate) fn of<S: AsRef<str>>(&self, keys: &[S]) -> Option<usize> {
+        match keys {
+            [] => None,
+            [top, name, ..] if top.as_ref() == CONNECTIONS && self.connections.contains_key(name.as_ref()) => {
+                self.connections.get(name.as_ref()).copied()
+            }
+            [top, ..] => self.top.get(top.as_ref()).copied(),
+        }
+    }
+}
+
+/// Merges files in order; see the module documentation for the rule. Keys keep the position of
+/// their first appearance.
+pub(crate) fn merge(files: &[SourceFile]) -> (Table, Origins) {
+    let mut merged = Table::new();
+    let mut origins = Origins::default();
+    for (index, file) in files.iter().enumerate() {
+        for (key, value) in &file.table {
+            let both_tables = key == CONNECTIONS
+                && value.is_table()
+                && merged.get(CONNECTIONS).is_some_and(Value::is_table);
+            if both_tables {
+                let Some(Value::Table(into)) = merged.get_mut(CONNECTIONS) else { continue };
+                for (name, section) in value.as_table().into_iter().flatten() {
+                    into.insert(name.clone(), section.clone());
+                    origins.connections.insert(name.clone(), index);
+                }
+            } else {
+                if key == CONNECTIONS {
+                    origins.connections.clear();
+                    for name in value.as_table().into_iter().flat_map(Table::keys) {
+                        origins.connections.insert(name.clone(), index);
+                    }
+                }
+                merged.insert(key.clone(), value.clone());
+                origins.top.insert(key.clone(), index);
+            }
+        }
+    }
+    (merged, origins)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::path::PathBuf;
+
+    fn file(name: &str, toml: &str) -> SourceFile {
+        SourceFile { path: PathBuf::from(name), table: toml.parse().unwrap() }
+    }
+
+    #[test]
+    fn later_file_wins_per_key_and_per_connection() {
+        let global = file(
+            "g",
+            "a = 1\nb = 2\n[connections.one]\nurl = 'g1'\nx = 1\n[connections.two]\nurl = 'g2'\n",
+        );
+        let project = file("p", "b = 3\n[connections.one]\nurl = 'p1'\n");
+        let (merged, origins) = merge(&[global, project]);
+        assert_eq!(merged["a"].as_integer(), Some(1));
+        assert_eq!(merged["b"].as_integer(), Some(3));
+        let conns = merged[CONNECTIONS].as_table().unwrap();
+        // one section comes whole from the project file: `x` is not stitched in from global
+        assert_eq!(conns["one"].as_table().unwrap().len(), 1);
+        assert_eq!(conns["one"]["url"].as_str(), Some("p1"));
+        assert_eq!(conns["two"]["url"].as_str(), Some("g2"));
+        assert_eq!(origins.of(&["connections", "one", "url"]), Some(1));
+        assert_eq!(origins.of(&["connections", "two"]), Some(0));
+        assert_eq!(origins.of(&["b"]), Some(1));
+        assert_eq!(origins.of(&["a"]), Some(0));
+        // first-appearance order is kept
+        let keys: Vec<&str> = merged.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["a", "b", CONNECTIONS]);
+    }
+
+    #[test]
+    fn a_non_table_connections_value_replaces_the_whole_key() {
+        let (merged, origins) =
+            merge(&[file("g", "[connections.one]\nurl = 'x'\n"), file("p", "connections = 'oops'\n")]);
+        assert_eq!(merged[CONNECTIONS].as_str(), Some("oops"));
+        assert_eq!(origins.of(&["connections", "one"]), Some(1));
+        let (merged, _) =
+            merge(&[file("g", "connections = 'oops'\n"), file("p", "[connections.one]\nurl = 'x'\n")]);
+        assert!(merged[CONNECTIONS].is_table());
+    }
+
+    fn arb_file() -> impl Strategy<Value = (Vec<(String, i64)>, Vec<(String, i64)>)> {
+        let key = prop::sample::select(vec!["a", "b", "c", "d"]).prop_map(str::to_owned);
+        let name = prop::sample::select(vec!["x", "y", "z"]).prop_map(str::to_owned);
+        (prop::collection::vec((key, any::<i64>()), 0..4), prop::collection::vec((name, any::<i64>()), 0..3))
+    }
+
+    proptest! {
+        /// Every top-level key holds the value of the last file that sets it, and every
+        /// connection section is exactly the section of the last file that declares it.
+        #[test]
+        fn merge_rule(files in prop::collection::vec(arb_file(), 1..5)) {
+            let sources: Vec<SourceFile> = files.iter().enumerate().map(|(i, (tops, conns))| {
+                let mut table = Table::new();
+                for (k, v) in tops { table.insert(k.clone(), Value::Integer(*v)); }
+                let mut connections = Table::new();
+                for (n, v) in conns {
+                    let mut section = Table::new();
+                    section.insert("v".into(), Value::Integer(*v));
+                    section.insert(format!("from_{i}"), Value::Boolean(true));
+                    connections.insert(n.clone(), Value::Table(section));
+                }
+                if !connections.is_empty() { table.insert(CONNECTIONS.into(), Value::Table(connections)); }
+                SourceFile { path: PathBuf::from(format!("f{i}")), table }
+            }).collect();
+            let (merged, origins) = merge(&sources);
+            for key in ["a", "b", "c", "d"] {
+                let last = sources.iter().enumerate().rev().find(|(_, f)| f.table.contains_key(key));
+                prop_assert_eq!(merged.get(key), last.map(|(_, f)| &f.table[key]));
+                prop_assert_eq!(origins.of(&[key]), last.map(|(i, _)| i));
+            }
+            for name in ["x", "y", "z"] {
+                let last = sources.iter().enumerate().rev().find(|(_, f)| {
+                    f.table.get(CONNECTIONS).and_then(|c| c.get(name)).is_some()
+                });
+                let got = merged.get(CONNECTIONS).and_then(|c| c.get(name));
+                prop_assert_eq!(got, last.map(|(_, f)| &f.table[CONNECTIONS][name]));
+                if let Some((i, _)) = last {
+                    prop_assert_eq!(origins.of(&[CONNECTIONS, name]), Some(i));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Secrets-aware connections to data sources, after Streamlit's `st.connection` and `st.secrets`.
+//!
+//! This is the crate applications depend on. It re-exports [`connections_core`] and, behind
+//! features, the drivers.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), connections::Error> {
+//! // `st.secrets["OpenAI_key"]`, read from `~/.streamlit/secrets.toml` and
+//! // `./.streamlit/secrets.toml` (the later file wins).
+//! let key = connections::secrets()?.get_str("OpenAI_key")?;
+//! # let _ = key;
+//! # Ok(()) }
+//! ```
+
+pub use connections_core::*;
+
+/// The names most programs need, for a glob import.
+pub mod prelude {
+    pub use connections_core::{Error, Result, Secrets, SecretsStore};
+}

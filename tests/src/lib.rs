@@ -1,0 +1,87 @@
+//! Shared helpers of the integration tests (`tests/tests/*.rs`).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use connections::{SecretsStore, SecretsStoreBuilder};
+
+/// A throw-away home directory and project directory, each with its `.streamlit` folder created
+/// on demand.
+pub struct Project {
+    root: tempfile::TempDir,
+}
+
+impl Project {
+    /// A new empty pair of directories.
+    ///
+    /// # Panics
+    /// If the temporary directory cannot be created.
+    pub fn new() -> Self {
+        Self { root: tempfile::tempdir().expect("create a temporary directory") }
+    }
+
+    /// The directory standing in for `~`.
+    pub fn home(&self) -> PathBuf {
+        self.root.path().join("home")
+    }
+
+    /// The directory standing in for the working directory.
+    pub fn project(&self) -> PathBuf {
+        self.root.path().join("project")
+    }
+
+    /// `~/.streamlit/secrets.toml`.
+    pub fn global_secrets(&self) -> PathBuf {
+        self.home().join(".streamlit/secrets.toml")
+    }
+
+    /// `./.streamlit/secrets.toml`.
+    pub fn project_secrets(&self) -> PathBuf {
+        self.project().join(".streamlit/secrets.toml")
+    }
+
+    /// Writes `contents` to `path`, creating its folders.
+    ///
+    /// # Panics
+    /// If the file cannot be written.
+    pub fn write(&self, path: impl AsRef<Path>, contents: impl AsRef<[u8]>) {
+        let path = path.as_ref();
+        std::fs::create_dir_all(path.parent().expect("a file has a parent")).expect("create folders");
+        std::fs::write(path, contents).expect("write the file");
+    }
+
+    /// A store builder for these two directories.
+    pub fn builder(&self) -> SecretsStoreBuilder {
+        SecretsStore::builder().home_dir(self.home()).project_dir(self.project())
+    }
+
+    /// A store for these two directories.
+    pub fn store(&self) -> SecretsStore {
+        self.builder().build()
+    }
+
+    /// A store for these two directories that watches for changes, with a short debounce.
+    pub fn watching_store(&self) -> SecretsStore {
+        self.builder().watch(true).debounce(Duration::from_millis(30)).build()
+    }
+}
+
+impl Default for Project {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Polls `condition` every 10 ms until it holds; false after `limit`.
+pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

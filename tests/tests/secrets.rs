@@ -1,0 +1,444 @@
+//! The secrets layer on real files in temporary directories.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use connections::toml::Value;
+use connections::{Error, SecretsStore};
+use connections_tests::{Project, eventually};
+use serde::Deserialize;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[test]
+fn every_toml_value_type_is_readable() {
+    let p = Project::new();
+    p.write(
+        p.project_secrets(),
+        r#"
+string = "text"
+literal = 'C:\path'
+multiline = """
+two
+lines"""
+int = -42
+hex = 0xff
+float = 6.5e-3
+bool = true
+offset_datetime = 1979-05-27T07:32:00Z
+local_datetime = 1979-05-27T07:32:00
+local_date = 1979-05-27
+local_time = 07:32:00
+array = [1, 2, 3]
+mixed = ["a", 1, { k = "v" }]
+inline = { user = "u", port = 5432 }
+site."google.com" = true
+dotted.a.b = 1
+
+[[servers]]
+name = "alpha"
+[[servers]]
+name = "beta"
+
+[nested.deeper]
+key = "value"
+"#,
+    );
+    let s = p.store().load().unwrap();
+    assert_eq!(s.get_str("string").unwrap(), "text");
+    assert_eq!(s.get_str("literal").unwrap(), r"C:\path");
+    assert_eq!(s.get_str("multiline").unwrap(), "two\nlines");
+    assert_eq!(s.get("int").and_then(Value::as_integer), Some(-42));
+    assert_eq!(s.get("hex").and_then(Value::as_integer), Some(255));
+    assert_eq!(s.get("float").and_then(Value::as_float), Some(6.5e-3));
+    assert_eq!(s.get("bool").and_then(Value::as_bool), Some(true));
+    for (key, text) in [
+        ("offset_datetime", "1979-05-27T07:32:00Z"),
+        ("local_datetime", "1979-05-27T07:32:00"),
+        ("local_date", "1979-05-27"),
+        ("local_time", "07:32:00"),
+    ] {
+        let value = s.get(key).and_then(Value::as_datetime).unwrap_or_else(|| panic!("{key} is a datetime"));
+        assert_eq!(value.to_string(), text);
+    }
+    assert_eq!(s.get("array").and_then(Value::as_array).map(Vec::len), Some(3));
+    assert_eq!(s.get("mixed").and_then(|v| v.get(2)).and_then(|t| t.get("k")).and_then(Value::as_str), Some("v"));
+    assert_eq!(s.get_str("inline.user").unwrap(), "u");
+    assert_eq!(s.get(r#"site."google.com""#).and_then(Value::as_bool), Some(true));
+    assert_eq!(s.get("dotted.a.b").and_then(Value::as_integer), Some(1));
+    assert_eq!(s.get_str("nested.deeper.key").unwrap(), "value");
+    let keys: Vec<&str> = s.keys().collect();
+    assert_eq!(keys[..3], ["string", "literal", "multiline"], "file order is kept");
+
+    #[derive(Deserialize)]
+    struct Server {
+        name: String,
+    }
+    let servers: Vec<Server> = s.extract("servers").unwrap();
+    assert_eq!(servers.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["alpha", "beta"]);
+
+    #[derive(Deserialize)]
+    struct Inline {
+        user: String,
+        port: u16,
+    }
+    let inline: Inline = s.extract("inline").unwrap();
+    assert_eq!((inline.user.as_str(), inline.port), ("u", 5432));
+    let date: String = s.extract("local_date").unwrap();
+    assert_eq!(date, "1979-05-27");
+    let whole: BTreeMap<String, Value> = s.extract("").unwrap();
+    assert_eq!(whole.len(), s.len());
+}
+
+#[test]
+fn global_and_project_merge_per_key_and_per_connection() {
+    let p = Project::new();
+    p.write(
+        p.global_secrets(),
+        "api_key = 'global'\nregion = 'eu'\n[connections.shared]\nurl = 'g'\npool = 5\n[connections.global_only]\nurl = 'g2'\n",
+    );
+    p.write(p.project_secrets(), "api_key = 'project'\n[connections.shared]\nurl = 'p'\n");
+    let s = p.store().load().unwrap();
+    assert_eq!(s.get_str("api_key").unwrap(), "project");
+    assert_eq!(s.get_str("region").unwrap(), "eu");
+    // global and project connections coexist ...
+    assert_eq!(s.get_str("connections.global_only.url").unwrap(), "g2");
+    // ... but one connection's section comes whole from one file
+    let shared = s.connection("shared").unwrap();
+    assert_eq!(shared.get_str("url").unwrap(), "p");
+    assert!(shared.get("pool").is_none(), "never stitched from two files");
+    assert_eq!(shared.origin(), Some(p.project_secrets().as_path()));
+    assert_eq!(s.origin("connections.global_only.url"), Some(p.global_secrets().as_path()));
+    assert_eq!(s.origin("region"), Some(p.global_secrets().as_path()));
+    assert_eq!(s.files(), [p.global_secrets(), p.project_secrets()]);
+}
+
+#[test]
+fn config_toml_files_replace_the_default_list() {
+    let p = Project::new();
+    p.write(p.project_secrets(), "from_default = true\n");
+    p.write(p.project().join("conf/a.toml"), "key = 'a'\nonly_a = 1\n");
+    p.write(p.project().join("conf/b.toml"), "key = 'b'\n");
+    p.write(p.home().join(".streamlit/config.toml"), "[secrets]\nfiles = ['nowhere.toml']\n");
+    p.write(p.project().join(".streamlit/config.toml"), "[secrets]\nfiles = ['conf/a.toml', 'conf/b.toml']\n");
+    let store = p.store();
+    assert_eq!(store.paths().unwrap(), [p.project().join("conf/a.toml"), p.project().join("conf/b.toml")]);
+    let s = store.load().unwrap();
+    assert_eq!(s.get_str("key").unwrap(), "b");
+    assert!(s.contains("only_a"));
+    assert!(!s.contains("from_default"), "the configured list replaces the default one");
+}
+
+#[test]
+fn explicit_files_replace_everything() {
+    let p = Project::new();
+    p.write(p.project_secrets(), "default = 1\n");
+    p.write(p.project().join("x.toml"), "x = 1\n");
+    let s = p.builder().files(["x.toml", "missing.toml"]).build().load().unwrap();
+    assert!(s.contains("x") && !s.contains("default"));
+}
+
+#[test]
+fn directory_of_secrets() {
+    let p = Project::new();
+    let dir = p.project().join("k8s");
+    p.write(dir.join("api_key/api_key"), "  sk-live \n");
+    p.write(dir.join("db/username"), "admin");
+    p.write(dir.join("db/password"), "pw\n");
+    p.write(dir.join("db/nested/ignored"), "x");
+    p.write(dir.join(".hidden/.file"), "dot");
+    let s = p.builder().files([&dir]).build().load().unwrap();
+    assert_eq!(s.get_str("api_key").unwrap(), "sk-live", "one file: the value itself, trimmed");
+    assert_eq!(s.get_str("db.username").unwrap(), "admin");
+    assert_eq!(s.get_str("db.password").unwrap(), "pw");
+    assert!(s.get("db.nested").is_none(), "sub-sub-folders are ignored");
+    assert_eq!(s.get_str(r#"".hidden""#).unwrap(), "dot", "hidden files count");
+
+    p.write(dir.join("stray.txt"), "not in a folder");
+    let err = p.builder().files([&dir]).build().load().unwrap_err();
+    assert!(matches!(err, Error::SecretsDirEntry { .. }), "{err:?}");
+    assert!(err.to_string().starts_with(&format!("{} is not a folder", dir.join("stray.txt").display())), "{err}");
+}
+
+#[test]
+fn invalid_path_is_an_error_but_a_missing_toml_is_skipped() {
+    let p = Project::new();
+    p.write(p.project().join("ok.toml"), "a = 1\n");
+    let s = p.builder().files(["ok.toml", "missing.toml"]).build().load().unwrap();
+    assert!(s.contains("a"));
+    let err = p.builder().files(["ok.toml", "missing-dir"]).build().load().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("invalid secrets path {}: expected a `.toml` file or a directory", p.project().join("missing-dir").display())
+    );
+}
+
+#[test]
+fn an_empty_file_counts_as_found() {
+    let p = Project::new();
+    p.write(p.project_secrets(), "# only a comment\n");
+    let s = p.store().load().unwrap();
+    assert!(s.is_empty());
+    assert_eq!(s.files(), [p.project_secrets()]);
+}
+
+#[test]
+fn nothing_found_lists_every_path_searched() {
+    let p = Project::new();
+    let err = p.store().load().unwrap_err();
+    let Error::SecretsNotFound { searched } = &err else { panic!("{err:?}") };
+    assert_eq!(searched, &[p.global_secrets(), p.project_secrets()]);
+    assert_eq!(
+        err.to_string(),
+        format!("no secrets found; searched: {}, {}", p.global_secrets().display(), p.project_secrets().display())
+    );
+}
+
+#[test]
+fn a_malformed_file_names_path_line_and_column() {
+    let p = Project::new();
+    p.write(p.project_secrets(), "ok = 1\n[connections.db]\nurl = \n");
+    let err = p.store().load().unwrap_err();
+    let Error::Parse { path, line, column, .. } = &err else { panic!("{err:?}") };
+    assert_eq!((path, *line, *column), (&p.project_secrets(), 3, 7));
+    let shown = err.to_string();
+    assert!(shown.starts_with(&format!("cannot parse {} at line 3, column 7: ", p.project_secrets().display())), "{shown}");
+}
+
+#[test]
+fn one_malformed_file_fails_the_whole_load() {
+    let p = Project::new();
+    p.write(p.global_secrets(), "good = 'yes'\n");
+    p.write(p.project_secrets(), "bad = [\n");
+    let store = p.store();
+    assert!(matches!(store.load(), Err(Error::Parse { .. })));
+    assert!(!store.is_loaded(), "a failed load stores nothing");
+    // and the next access tries again
+    p.write(p.project_secrets(), "bad = []\n");
+    assert_eq!(store.load().unwrap().get_str("good").unwrap(), "yes");
+}
+
+#[test]
+fn invalid_utf8_is_an_error_naming_the_file() {
+    let p = Project::new();
+    p.write(p.project_secrets(), b"key = \"\xff\"\n");
+    let err = p.store().load().unwrap_err();
+    assert_eq!(err.to_string(), format!("cannot read {}", p.project_secrets().display()));
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert_eq!(cause, "invalid UTF-8 at byte 7");
+}
+
+#[test]
+fn missing_and_mistyped_keys_name_the_key_and_the_file() {
+    let p = Project::new();
+    p.write(p.project_secrets(), "[connections.db]\nport = 'five'\nhost = 'h'\n");
+    let s = p.store().load().unwrap();
+    let err = s.get_str("connections.db.user").unwrap_err();
+    assert_eq!(err.to_string(), format!("no secret `connections.db.user` in {}", p.project_secrets().display()));
+    let err = s.get_str("connections.db").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("secret `connections.db` (from {}): found a table, expected a string", p.project_secrets().display())
+    );
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Db {
+        host: String,
+        port: u16,
+    }
+    let err = s.connection("db").unwrap().extract::<Db>("").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("secret `connections.db.port` (from {}): found a string, expected u16", p.project_secrets().display())
+    );
+    assert!(!format!("{err:?}").contains("five"));
+}
+
+#[test]
+fn section_change_ignores_key_order_and_other_sections() {
+    let p = Project::new();
+    p.write(p.project_secrets(), "root = 1\n[connections.a]\nx = 1\ny = 2\n[connections.b]\nz = 1\n");
+    let store = p.store();
+    let before = store.load().unwrap();
+    p.write(p.project_secrets(), "root = 2\n# comment\n[connections.a]\ny = 2\nx = 1\n[connections.b]\nz = 2\n");
+    let after = store.reload().unwrap();
+    assert!(!before.connection_changed(&after, "a"), "reordered keys are no change");
+    assert!(before.connection_changed(&after, "b"));
+    assert!(!before.connection_changed(&after, "absent"));
+    assert!(before.changed_at(&after, "root"));
+    p.write(p.project_secrets(), "root = 2\n[connections.b]\nz = 2\n");
+    assert!(after.connection_changed(&store.reload().unwrap(), "a"), "a removed section is a change");
+}
+
+#[test]
+fn snapshots_are_immutable() {
+    let p = Project::new();
+    p.write(p.project_secrets(), "k = 'one'\n");
+    let store = p.store();
+    let first = store.load().unwrap();
+    p.write(p.project_secrets(), "k = 'two'\n");
+    let second = store.reload().unwrap();
+    assert_eq!(first.get_str("k").unwrap(), "one", "what was handed out never changes");
+    assert_eq!(second.get_str("k").unwrap(), "two");
+    assert_eq!(store.load().unwrap(), second);
+}
+
+#[test]
+fn an_edit_is_reloaded_and_published() {
+    let p = Project::new();
+    p.write(p.project_secrets(), "k = 'one'\n");
+    let store = p.watching_store();
+    let mut rx = store.subscribe();
+    assert_eq!(store.load().unwrap().get_str("k").unwrap(), "one");
+    rx.mark_unchanged();
+    p.write(p.project_secrets(), "k = 'two'\n");
+    assert!(eventually(WAIT, || store.load().unwrap().get_str("k").unwrap() == "two"), "the edit was not picked up");
+    assert!(rx.has_changed().unwrap());
+    assert_eq!(rx.borrow_and_update().secrets().get_str("k").unwrap(), "two");
+}
+
+#[test]
+fn a_malformed_edit_keeps_the_last_good_secrets_until_fixed() {
+    let p = Project::new();
+    p.write(p.project_secrets(), "k = 'good'\n");
+    let store = p.watching_store();
+    store.load().unwrap();
+    p.write(p.project_secrets(), "k = 'unterminated\n");
+    assert!(eventually(WAIT, || store.last_error().is_some()), "the malformed edit was not reported");
+    let error = store.last_error().unwrap();
+    assert!(matches!(*error, Error::Parse { line: 1, .. }), "{error:?}");
+    assert_eq!(store.load().unwrap().get_str("k").unwrap(), "good", "last good secrets kept");
+    p.write(p.project_secrets(), "k = 'fixed'\n");
+    assert!(eventually(WAIT, || store.load().unwrap().get_str("k").unwrap() == "fixed"), "the fix was not picked up");
+    assert!(store.last_error().is_none());
+}
+
+#[test]
+fn a_file_created_after_start_is_picked_up() {
+    let p = Project::new();
+    p.write(p.global_secrets(), "g = 1\n");
+    std::fs::create_dir_all(p.project()).unwrap();
+    let store = p.watching_store();
+    assert!(!store.load().unwrap().contains("p"));
+    // neither ./.streamlit nor the file exists yet
+    p.write(p.project_secrets(), "p = 2\n");
+    assert!(eventually(WAIT, || store.load().unwrap().contains("p")), "the new file was not picked up");
+    assert_eq!(store.status().generation(), 2);
+}
+
+#[test]
+fn a_store_that_could_not_load_recovers_when_the_file_appears() {
+    let p = Project::new();
+    std::fs::create_dir_all(p.project()).unwrap();
+    let store = p.watching_store();
+    assert!(matches!(store.load(), Err(Error::SecretsNotFound { .. })));
+    p.write(p.project_secrets(), "late = true\n");
+    assert!(eventually(WAIT, || store.is_loaded()));
+    assert!(store.load().unwrap().contains("late"));
+}
+
+#[test]
+fn unrelated_files_do_not_publish() {
+    let p = Project::new();
+    p.write(p.project_secrets(), "k = 1\n");
+    let store = p.watching_store();
+    store.load().unwrap();
+    let mut rx = store.subscribe();
+    rx.mark_unchanged();
+    p.write(p.project().join(".streamlit/other.txt"), "x");
+    p.write(p.project_secrets(), "k = 1\n# same values, new comment\n");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!rx.has_changed().unwrap(), "nothing changed in value");
+}
+
+#[test]
+fn no_secret_value_leaks_through_debug_display_or_errors() {
+    const SECRET: &str = "hunter2-Zq9";
+    let p = Project::new();
+    p.write(
+        p.project_secrets(),
+        format!(
+            "password = '{SECRET}'\nlist = ['{SECRET}']\n[connections.db]\npassword = '{SECRET}'\nport = '{SECRET}'\n"
+        ),
+    );
+    let store = p.store();
+    let s = store.load().unwrap();
+    let section = s.connection("db").unwrap();
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Db {
+        port: u16,
+    }
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    enum Mode {
+        A,
+    }
+    let errors: Vec<Error> = vec![
+        section.extract::<Db>("").unwrap_err(),
+        s.extract::<Mode>("password").unwrap_err(),
+        s.extract::<u8>("list").unwrap_err(),
+        s.get_str("list").unwrap_err(),
+        s.section("password").unwrap_err(),
+    ];
+    let mut shown = vec![format!("{store:?}"), format!("{s:?}"), format!("{section:?}"), format!("{:?}", store.status())];
+    for e in &errors {
+        shown.push(format!("{e} {e:?}"));
+    }
+    // a malformed file, and its reload error kept by the store
+    p.write(p.project_secrets(), format!("password = '{SECRET}\n"));
+    let reload = store.reload().unwrap_err();
+    shown.push(format!("{reload} {reload:?} {store:?}"));
+    let fresh = p.store().load().unwrap_err();
+    shown.push(format!("{fresh} {fresh:?}"));
+    for text in &shown {
+        assert!(!text.contains(SECRET), "leaked: {text}");
+    }
+    assert!(shown[1].contains("password") && shown[1].contains("***"), "{}", shown[1]);
+}
+
+#[test]
+fn reload_errors_are_logged_without_values() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buffer {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    const SECRET: &str = "s3cr3t-in-a-log";
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_max_level(tracing::Level::TRACE).finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let p = Project::new();
+        p.write(p.project_secrets(), format!("token = '{SECRET}'\n"));
+        let store = p.store();
+        store.load().unwrap();
+        p.write(p.project_secrets(), format!("token = '{SECRET}\n"));
+        store.reload().unwrap_err();
+    });
+    let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("secrets reload failed"), "{logged}");
+    assert!(logged.contains("secrets loaded"), "{logged}");
+    assert!(!logged.contains(SECRET), "{logged}");
+}
+
+#[test]
+fn process_wide_store_can_be_installed_once() {
+    let p = Project::new();
+    p.write(p.project_secrets(), "OpenAI_key = 'sk-test'\n");
+    let store: SecretsStore = p.store();
+    connections::set_secrets_store(store.clone()).unwrap();
+    assert_eq!(connections::secrets().unwrap().get_str("OpenAI_key").unwrap(), "sk-test");
+    assert!(connections::set_secrets_store(store).is_err(), "already in use");
+}
