@@ -18,3 +18,12 @@ pub use connections_core::*;
 pub mod prelude {
     pub use connections_core::{Error, Result, Secrets, SecretsStore};
 }
+
+/// The user guide's code blocks, compiled and run as doctests so the guide cannot drift.
+#[cfg(doctest)]
+mod guide {
+    #[doc = include_str!("../../../README.md")]
+    struct Readme;
+    #[doc = include_str!("../../../docs/secrets.md")]
+    struct Secrets;
+}

@@ -128,6 +128,12 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_is_accepted() {
+        let table = parse_toml(Path::new("/s.toml"), "\u{feff}a = 1\n").unwrap();
+        assert_eq!(table["a"].as_integer(), Some(1));
+    }
+
+    #[test]
     fn parse_error_never_quotes_the_file() {
         let text = "password = \"hunter2-very-secret\nother = 1\n";
         let err = parse_toml(Path::new("/s.toml"), text).unwrap_err();
