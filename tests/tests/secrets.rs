@@ -1,5 +1,7 @@
 //! The secrets layer on real files in temporary directories.
 
+#![allow(clippy::items_after_statements)]
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -169,7 +171,10 @@ fn invalid_path_is_an_error_but_a_missing_toml_is_skipped() {
     let err = p.builder().files(["ok.toml", "missing-dir"]).build().load().unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("invalid secrets path {}: expected a `.toml` file or a directory", p.project().join("missing-dir").display())
+        format!(
+            "invalid secrets path {}: expected a `.toml` file or a directory",
+            p.project().join("missing-dir").display()
+        )
     );
 }
 
@@ -202,7 +207,10 @@ fn a_malformed_file_names_path_line_and_column() {
     let Error::Parse { path, line, column, .. } = &err else { panic!("{err:?}") };
     assert_eq!((path, *line, *column), (&p.project_secrets(), 3, 7));
     let shown = err.to_string();
-    assert!(shown.starts_with(&format!("cannot parse {} at line 3, column 7: ", p.project_secrets().display())), "{shown}");
+    assert!(
+        shown.starts_with(&format!("cannot parse {} at line 3, column 7: ", p.project_secrets().display())),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -383,7 +391,8 @@ fn no_secret_value_leaks_through_debug_display_or_errors() {
         s.get_str("list").unwrap_err(),
         s.section("password").unwrap_err(),
     ];
-    let mut shown = vec![format!("{store:?}"), format!("{s:?}"), format!("{section:?}"), format!("{:?}", store.status())];
+    let mut shown =
+        vec![format!("{store:?}"), format!("{s:?}"), format!("{section:?}"), format!("{:?}", store.status())];
     for e in &errors {
         shown.push(format!("{e} {e:?}"));
     }
@@ -418,7 +427,8 @@ fn reload_errors_are_logged_without_values() {
     const SECRET: &str = "s3cr3t-in-a-log";
     let buffer = Buffer::default();
     let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_max_level(tracing::Level::TRACE).finish();
+    let subscriber =
+        tracing_subscriber::fmt().with_writer(move || writer.clone()).with_max_level(tracing::Level::TRACE).finish();
     tracing::subscriber::with_default(subscriber, || {
         let p = Project::new();
         p.write(p.project_secrets(), format!("token = '{SECRET}'\n"));

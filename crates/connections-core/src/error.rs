@@ -115,9 +115,261 @@ pub enum Error {
         source: BoxDynError,
     },
 
+    /// No connection type is registered under this name.
+    #[error("no connection type named {name:?}{}; registered types: {}", display_closest(*.closest), display_list(.known))]
+    UnknownType {
+        /// The name asked for.
+        name: String,
+        /// Every registered type name, sorted.
+        known: Vec<&'static str>,
+        /// The registered name closest to the one asked for, if any is close.
+        closest: Option<&'static str>,
+    },
+
+    /// A Python class path (`module.Class`) was given as a type; they have no meaning here.
+    #[error(
+        "{name:?} looks like a Python class path, which has no meaning here: pass a registered type name; registered types: {}",
+        display_list(.known)
+    )]
+    PythonTypePath {
+        /// The name as given.
+        name: String,
+        /// Every registered type name, sorted.
+        known: Vec<&'static str>,
+    },
+
+    /// Several Rust types registered the same connection type name.
+    #[error("connection type {name:?} is registered more than once: by {}", .rust_types.join(" and "))]
+    DuplicateType {
+        /// The contested name.
+        name: String,
+        /// The Rust types (with their modules) that claim it.
+        rust_types: Vec<String>,
+    },
+
+    /// No type was given and none can be inferred from the name or the secrets.
+    #[error(
+        "cannot tell the type of connection {name:?}: pass one (`connection({name:?}).with_type(\"sql\")`) or add `type = \"...\"` to [connections.{name}] in secrets.toml"
+    )]
+    NoType {
+        /// The connection name.
+        name: String,
+    },
+
+    /// An `env:VAR` connection name names an unset variable.
+    #[error("connection name {name:?} refers to the environment variable {var}, which is not set")]
+    EnvName {
+        /// The name as given.
+        name: String,
+        /// The variable.
+        var: String,
+    },
+
+    /// An argument of a call is invalid (for example `max_entries(0)`).
+    #[error("invalid argument `{argument}`: {reason}")]
+    InvalidArgument {
+        /// The argument.
+        argument: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A connection's configuration (its secrets section merged with the caller's options) is
+    /// invalid: a missing, unknown or mistyped key.
+    #[error("connection {name:?}: {}{}: {message}", display_key(.key), display_config_origin(.origin.as_ref()))]
+    Config {
+        /// The connection name.
+        name: String,
+        /// The dotted key path inside the configuration (empty for the whole of it).
+        key: String,
+        /// Where the value came from: a secrets file, or `None` for the caller's options.
+        origin: Option<ConfigOrigin>,
+        /// What was wrong, without the value.
+        message: String,
+    },
+
+    /// Connecting failed.
+    #[error("connection {name:?} (type {type_name}) failed to connect")]
+    Connect {
+        /// The connection name.
+        name: String,
+        /// The connection type.
+        type_name: &'static str,
+        /// The driver's error.
+        #[source]
+        source: BoxDynError,
+    },
+
+    /// A query or statement failed.
+    #[error("query on connection {name:?} failed")]
+    Query {
+        /// The connection name.
+        name: String,
+        /// Whether the failure concerns the connection (I/O, closed, timeout) rather than the
+        /// statement, so that retrying on a fresh connection may help.
+        retryable: bool,
+        /// The driver's error.
+        #[source]
+        source: BoxDynError,
+    },
+
+    /// A connection was asked for as one Rust type but is another.
+    #[error("connection {name:?} is of type {actual}, not {requested}")]
+    WrongType {
+        /// The connection name.
+        name: String,
+        /// The Rust type asked for.
+        requested: &'static str,
+        /// The connection type it is.
+        actual: &'static str,
+    },
+
+    /// The connection type has no generic `query`.
+    #[error(
+        "connection {name:?} (type {type_name}) does not support generic queries; use open_as to reach its own API"
+    )]
+    NotQueryable {
+        /// The connection name.
+        name: String,
+        /// Its type.
+        type_name: &'static str,
+    },
+
+    /// Converting or writing a DataFrame failed.
+    #[error("cannot {action} the data frame")]
+    Arrow {
+        /// What was being done.
+        action: &'static str,
+        /// Arrow's error.
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+
     /// An error shared by several callers (a failed reload, a failed single-flight load).
     #[error(transparent)]
     Shared(Arc<Error>),
+}
+
+/// Where a configuration value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigOrigin {
+    /// A secrets file.
+    File(PathBuf),
+    /// The options passed to `connection()`.
+    Options,
+}
+
+impl fmt::Display for ConfigOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "(from {})", path.display()),
+            Self::Options => f.write_str("(from the options passed to connection())"),
+        }
+    }
+}
+
+/// How a caller should treat an error, for retry loops and reporting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Reading, parsing or looking up secrets.
+    Secrets,
+    /// Configuration: unknown type, bad option, missing parameter.
+    Config,
+    /// Connecting failed.
+    Connect,
+    /// A failure of the connection while it was in use (I/O, closed, timed out): retryable.
+    ConnectionLost,
+    /// The statement itself failed (syntax, constraint, permission): not retryable.
+    Statement,
+    /// Anything else.
+    Other,
+}
+
+impl Error {
+    /// Wraps a driver's connect error (the `name` and `type_name` are filled in by the core).
+    pub fn connect(source: impl Into<BoxDynError>) -> Self {
+        Self::Connect { name: String::new(), type_name: "", source: source.into() }
+    }
+
+    /// A statement error: the query itself is wrong; retrying will not help.
+    pub fn statement(source: impl Into<BoxDynError>) -> Self {
+        Self::Query { name: String::new(), retryable: false, source: source.into() }
+    }
+
+    /// A connection-level failure while querying; retrying on a fresh connection may help.
+    pub fn connection_lost(source: impl Into<BoxDynError>) -> Self {
+        Self::Query { name: String::new(), retryable: true, source: source.into() }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::SecretsNotFound { .. }
+            | Self::InvalidSecretsPath { .. }
+            | Self::SecretsDirEntry { .. }
+            | Self::Read { .. }
+            | Self::Parse { .. }
+            | Self::MissingSecret { .. }
+            | Self::SecretType { .. }
+            | Self::KeyPath { .. }
+            | Self::Watch { .. } => ErrorKind::Secrets,
+            Self::InvalidConfig { .. }
+            | Self::UnknownType { .. }
+            | Self::PythonTypePath { .. }
+            | Self::DuplicateType { .. }
+            | Self::NoType { .. }
+            | Self::EnvName { .. }
+            | Self::InvalidArgument { .. }
+            | Self::Config { .. }
+            | Self::WrongType { .. }
+            | Self::NotQueryable { .. } => ErrorKind::Config,
+            Self::Connect { .. } => ErrorKind::Connect,
+            Self::Query { retryable: true, .. } => ErrorKind::ConnectionLost,
+            Self::Query { retryable: false, .. } => ErrorKind::Statement,
+            Self::Arrow { .. } => ErrorKind::Other,
+            Self::Shared(inner) => inner.kind(),
+        }
+    }
+
+    /// Whether retrying on a fresh connection may help (decision 9: connection-level failures
+    /// are retried, statement errors never are).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind(), ErrorKind::Connect | ErrorKind::ConnectionLost)
+    }
+
+    /// Fills in the connection name (and type) of a driver error made without them.
+    #[must_use]
+    pub fn for_connection(self, conn_name: &str, conn_type: &'static str) -> Self {
+        match self {
+            Self::Connect { name, type_name, source } => Self::Connect {
+                name: if name.is_empty() { conn_name.to_owned() } else { name },
+                type_name: if type_name.is_empty() { conn_type } else { type_name },
+                source,
+            },
+            Self::Query { name, retryable, source } => {
+                Self::Query { name: if name.is_empty() { conn_name.to_owned() } else { name }, retryable, source }
+            }
+            other => other,
+        }
+    }
+}
+
+fn display_list(names: &[&str]) -> String {
+    if names.is_empty() {
+        "none (is a driver crate linked? see docs/writing-a-connector.md)".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn display_closest(closest: Option<&str>) -> String {
+    closest.map(|c| format!(" (did you mean {c:?}?)")).unwrap_or_default()
+}
+
+fn display_config_origin(origin: Option<&ConfigOrigin>) -> String {
+    origin.map(|o| format!(" {o}")).unwrap_or_default()
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
@@ -126,11 +378,7 @@ fn display_paths(paths: &[PathBuf]) -> String {
 }
 
 fn display_sources(paths: &[PathBuf]) -> String {
-    if paths.is_empty() {
-        "the secrets (no file was found)".to_owned()
-    } else {
-        display_paths(paths)
-    }
+    if paths.is_empty() { "the secrets (no file was found)".to_owned() } else { display_paths(paths) }
 }
 
 fn display_origin(origin: Option<&PathBuf>) -> String {
@@ -149,11 +397,7 @@ struct KeyDisplay<'a>(&'a str);
 
 impl fmt::Display for KeyDisplay<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            f.write_str("at the root")
-        } else {
-            write!(f, "`{}`", self.0)
-        }
+        if self.0.is_empty() { f.write_str("at the root") } else { write!(f, "`{}`", self.0) }
     }
 }
 

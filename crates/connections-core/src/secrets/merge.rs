@@ -39,9 +39,8 @@ pub(crate) fn merge(files: &[SourceFile]) -> (Table, Origins) {
     let mut origins = Origins::default();
     for (index, file) in files.iter().enumerate() {
         for (key, value) in &file.table {
-            let both_tables = key == CONNECTIONS
-                && value.is_table()
-                && merged.get(CONNECTIONS).is_some_and(Value::is_table);
+            let both_tables =
+                key == CONNECTIONS && value.is_table() && merged.get(CONNECTIONS).is_some_and(Value::is_table);
             if both_tables {
                 let Some(Value::Table(into)) = merged.get_mut(CONNECTIONS) else { continue };
                 for (name, section) in value.as_table().into_iter().flatten() {
@@ -75,10 +74,7 @@ mod tests {
 
     #[test]
     fn later_file_wins_per_key_and_per_connection() {
-        let global = file(
-            "g",
-            "a = 1\nb = 2\n[connections.one]\nurl = 'g1'\nx = 1\n[connections.two]\nurl = 'g2'\n",
-        );
+        let global = file("g", "a = 1\nb = 2\n[connections.one]\nurl = 'g1'\nx = 1\n[connections.two]\nurl = 'g2'\n");
         let project = file("p", "b = 3\n[connections.one]\nurl = 'p1'\n");
         let (merged, origins) = merge(&[global, project]);
         assert_eq!(merged["a"].as_integer(), Some(1));
@@ -103,12 +99,13 @@ mod tests {
             merge(&[file("g", "[connections.one]\nurl = 'x'\n"), file("p", "connections = 'oops'\n")]);
         assert_eq!(merged[CONNECTIONS].as_str(), Some("oops"));
         assert_eq!(origins.of(&["connections", "one"]), Some(1));
-        let (merged, _) =
-            merge(&[file("g", "connections = 'oops'\n"), file("p", "[connections.one]\nurl = 'x'\n")]);
+        let (merged, _) = merge(&[file("g", "connections = 'oops'\n"), file("p", "[connections.one]\nurl = 'x'\n")]);
         assert!(merged[CONNECTIONS].is_table());
     }
 
-    fn arb_file() -> impl Strategy<Value = (Vec<(String, i64)>, Vec<(String, i64)>)> {
+    type Pairs = Vec<(String, i64)>;
+
+    fn arb_file() -> impl Strategy<Value = (Pairs, Pairs)> {
         let key = prop::sample::select(vec!["a", "b", "c", "d"]).prop_map(str::to_owned);
         let name = prop::sample::select(vec!["x", "y", "z"]).prop_map(str::to_owned);
         (prop::collection::vec((key, any::<i64>()), 0..4), prop::collection::vec((name, any::<i64>()), 0..3))

@@ -185,10 +185,8 @@ impl Secrets {
         if keys.is_empty() {
             return Err(Error::KeyPath { path: String::new(), reason: "the root is not a single value" });
         }
-        self.lookup(keys).ok_or_else(|| Error::MissingSecret {
-            key: key_path::join(keys),
-            searched: self.data.files.clone(),
-        })
+        self.lookup(keys)
+            .ok_or_else(|| Error::MissingSecret { key: key_path::join(keys), searched: self.data.files.clone() })
     }
 
     fn str_at(&self, keys: &[String]) -> Result<&str> {
@@ -214,11 +212,8 @@ impl Secrets {
     }
 
     fn extract_at<T: DeserializeOwned>(&self, keys: &[String]) -> Result<T> {
-        let value = if keys.is_empty() {
-            to_figment_table(&self.data.table)
-        } else {
-            to_figment(self.require_keys(keys)?)
-        };
+        let value =
+            if keys.is_empty() { to_figment_table(&self.data.table) } else { to_figment(self.require_keys(keys)?) };
         value.deserialize::<T>().map_err(|err| self.extract_error(keys, err))
     }
 
@@ -362,10 +357,7 @@ impl Section {
 
 impl fmt::Debug for Section {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Section")
-            .field("path", &self.path())
-            .field("values", &RedactedTable(self.as_table()))
-            .finish()
+        f.debug_struct("Section").field("path", &self.path()).field("values", &RedactedTable(self.as_table())).finish()
     }
 }
 
@@ -385,7 +377,7 @@ fn article(type_name: &str) -> String {
 
 /// Describes a deserialization failure without the offending value. Custom messages (from a
 /// type's own `Deserialize`) are kept, with the value masked should they quote it.
-fn redacted_kind(kind: &Kind, value: Option<&Value>) -> String {
+pub(crate) fn redacted_kind(kind: &Kind, value: Option<&Value>) -> String {
     let actual = |a: &Actual| match a {
         Actual::Bool(_) => "a boolean".to_owned(),
         Actual::Unsigned(_) | Actual::Signed(_) => "an integer".to_owned(),
@@ -433,7 +425,7 @@ fn to_figment(value: &Value) -> figment::value::Value {
     }
 }
 
-fn to_figment_table(table: &Table) -> figment::value::Value {
+pub(crate) fn to_figment_table(table: &Table) -> figment::value::Value {
     let dict: figment::value::Dict = table.iter().map(|(k, v)| (k.clone(), to_figment(v))).collect();
     figment::value::Value::from(dict)
 }

@@ -242,6 +242,11 @@ impl SecretsStore {
         self.inner.published.borrow().error.clone()
     }
 
+    /// A number identifying this store (and its clones) while it lives.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner).addr()
+    }
+
     /// The search list as it stands now (explicit list, `config.toml`, or the defaults).
     pub fn paths(&self) -> Result<Vec<PathBuf>> {
         self.inner.sources.resolve()
@@ -342,10 +347,10 @@ impl StoreInner {
             return;
         }
         self.rewatch(&mut state);
-        if let Err(error) = self.reload_locked(&mut state) {
-            if !self.loaded.load(Ordering::Acquire) {
-                tracing::debug!(%error, "secrets still not loadable after a change");
-            }
+        if let Err(error) = self.reload_locked(&mut state)
+            && !self.loaded.load(Ordering::Acquire)
+        {
+            tracing::debug!(%error, "secrets still not loadable after a change");
         }
     }
 }

@@ -44,7 +44,7 @@ impl FileWatcher {
             let _ = watcher.unwatch(path); // it may have been deleted, which removed the watch
         }
         let mut errors = Vec::new();
-        let mut watched = BTreeSet::new();
+        let mut now_watched = BTreeSet::new();
         for target in wanted {
             if !self.watched.contains(&target) {
                 let mode = if target.1 { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
@@ -53,9 +53,9 @@ impl FileWatcher {
                     continue;
                 }
             }
-            watched.insert(target);
+            now_watched.insert(target);
         }
-        self.watched = watched;
+        self.watched = now_watched;
         self.interesting = paths;
         errors
     }
