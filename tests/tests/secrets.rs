@@ -1,6 +1,6 @@
 //! The secrets layer on real files in temporary directories.
 
-#![allow(clippy::items_after_statements)]
+#![allow(clippy::unwrap_used, clippy::items_after_statements)] // test code
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -303,6 +303,12 @@ impl Error {
         Self::Query { name: String::new(), retryable: true, source: source.into() }
     }
 
+    /// A failure shared by several callers (single flight): the error itself where this caller
+    /// is its only owner, else [`Error::Shared`].
+    pub fn unshare(error: Arc<Error>) -> Self {
+        Arc::try_unwrap(error).unwrap_or_else(Self::Shared)
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {

@@ -135,7 +135,7 @@ impl ConnectionBuilder {
             retry: self.retry,
         };
         let objects = partition(self.ttl, self.max_entries);
-        let inner = objects.try_get_with(key, ty.open(blueprint)).await.map_err(unshare)?;
+        let inner = objects.try_get_with(key, ty.open(blueprint)).await.map_err(Error::unshare)?;
         Ok(Connection::new(inner))
     }
 
@@ -216,11 +216,6 @@ fn resolve_type(name: &str, explicit: Option<&str>, store: &SecretsStore) -> Res
             message: format!("expected a string naming a connection type, found {}", other.type_str()),
         }),
     }
-}
-
-/// A shared failure of a single-flight open, unwrapped where it is the only owner.
-fn unshare(error: Arc<Error>) -> Error {
-    Arc::try_unwrap(error).unwrap_or_else(Error::Shared)
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]

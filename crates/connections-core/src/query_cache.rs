@@ -181,7 +181,7 @@ impl QueryCache {
                 run.await
             })
             .await
-            .map_err(Error::Shared);
+            .map_err(Error::unshare);
         if !ran.load(Ordering::Relaxed) && result.is_ok() {
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
         }

@@ -16,7 +16,9 @@ pub use connections_core::*;
 
 /// The names most programs need, for a glob import.
 pub mod prelude {
-    pub use connections_core::{Error, Result, Secrets, SecretsStore};
+    pub use connections_core::{
+        BaseConnection, Connection, DataFrame, Error, Param, Result, Secrets, SecretsStore, connection, secrets,
+    };
 }
 
 /// The user guide's code blocks, compiled and run as doctests so the guide cannot drift.
