@@ -6,6 +6,11 @@
 //! [`register_connection!`]; `connection(name).open()` then finds it by type name. See
 //! `docs/writing-a-connector.md`.
 
+/// The connector guide's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/writing-a-connector.md")]
+struct WritingAConnector;
+
 pub mod blocking;
 mod connection;
 mod dataframe;
