@@ -1,6 +1,11 @@
-//! `cargo xtask test`: the whole test suite, with a notice for every skipped database.
+//! `cargo xtask test`: the whole test suite, with a notice for every skipped database and one
+//! closing summary line for all the test binaries.
 
-use xshell::{Shell, cmd};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
+use xshell::Shell;
 
 use crate::flags;
 
@@ -10,21 +15,77 @@ pub(crate) const DATABASE_URL_VARS: [(&str, &str); 2] =
     [("CONNECTIONS_TEST_POSTGRES_URL", "PostgreSQL"), ("CONNECTIONS_TEST_MYSQL_URL", "MySQL")];
 
 impl flags::Test {
-    /// Runs `cargo test --workspace --all-features` plus the extra arguments, with cargo's
-    /// output (including its `test result:` lines) passed straight through.
+    /// Runs `cargo test --workspace --all-features` plus the extra arguments. Cargo's output
+    /// passes straight through; the `test result:` lines of every test binary are added up into
+    /// one closing line, `summary: N passed, N failed, N skipped`.
     pub(crate) fn run(&self, sh: &Shell) -> anyhow::Result<()> {
         for (var, server) in DATABASE_URL_VARS {
             if env_value(sh, var).is_none() {
                 println!("note: {var} is not set; tests that need a {server} server will be skipped");
             }
         }
-        let args = &self.args;
-        cmd!(sh, "cargo test --workspace --all-features {args...}").run()?;
+        let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(sh.current_dir())
+            .args(["test", "--workspace", "--all-features"])
+            .args(&self.args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("cannot start cargo test")?;
+        let stdout = child.stdout.take().context("cargo test has no stdout")?;
+        let mut totals = Totals::default();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.context("cannot read the output of cargo test")?;
+            println!("{line}");
+            totals.add(&line);
+        }
+        let status = child.wait().context("cargo test did not finish")?;
+        println!("summary: {} passed, {} failed, {} skipped", totals.passed, totals.failed, totals.ignored);
+        anyhow::ensure!(status.success(), "cargo test failed ({status})");
         Ok(())
+    }
+}
+
+/// The sums of cargo's `test result:` lines.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Totals {
+    /// Adds one line of output if it is a `test result:` line.
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else { return };
+        for part in rest.split(['.', ';']) {
+            let mut words = part.split_whitespace();
+            let (Some(count), Some(what)) = (words.next(), words.next()) else { continue };
+            let Ok(count) = count.parse::<u64>() else { continue };
+            match what {
+                "passed" => self.passed += count,
+                "failed" => self.failed += count,
+                "ignored" => self.ignored += count,
+                _ => {}
+            }
+        }
     }
 }
 
 /// The value of `var` in the shell's environment, treating an empty value as unset.
 pub(crate) fn env_value(sh: &Shell, var: &str) -> Option<String> {
     sh.var(var).ok().filter(|value| !value.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adds_up_result_lines() {
+        let mut totals = Totals::default();
+        totals.add("test result: ok. 36 passed; 0 failed; 2 ignored; 0 measured; 0 filtered out; finished in 0.03s");
+        totals.add("test result: FAILED. 4 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.0s");
+        totals.add("test something ... ok");
+        assert_eq!(totals, Totals { passed: 40, failed: 1, ignored: 2 });
+    }
 }

@@ -272,8 +272,34 @@ impl StoreInner {
     }
 
     fn reload_locked(&self, state: &mut State) -> Result<Secrets> {
+        let read = self.read_all();
+        self.apply(state, read)
+    }
+
+    /// Reads until two reads a debounce apart agree (at most a few times), so that a file caught
+    /// half-written (truncated, then written) is not published.
+    fn read_settled(&self) -> Result<Secrets> {
+        let mut last = self.read_all();
+        for _ in 0..5 {
+            std::thread::sleep(self.debounce);
+            let next = self.read_all();
+            let settled = match (&last, &next) {
+                (Ok(a), Ok(b)) => a == b,
+                (Err(a), Err(b)) => a.to_string() == b.to_string(),
+                _ => false,
+            };
+            if settled {
+                return next;
+            }
+            last = next;
+        }
+        last
+    }
+
+    /// Makes a read the current state: publishes a good one, reports a failed one.
+    fn apply(&self, state: &mut State, read: Result<Secrets>) -> Result<Secrets> {
         let was_loaded = self.loaded.load(Ordering::Acquire);
-        match self.read_all() {
+        match read {
             Ok(secrets) => {
                 if self.export_env {
                     let next = env_export::exportable(secrets.as_table());
@@ -341,13 +367,17 @@ impl StoreInner {
     }
 
     fn on_files_changed(&self, changed: &[PathBuf]) {
-        let mut state = self.lock();
-        let relevant = state.watcher.as_ref().is_some_and(|w| changed.iter().any(|p| w.is_relevant(p)));
-        if !relevant {
-            return;
+        {
+            let mut state = self.lock();
+            let relevant = state.watcher.as_ref().is_some_and(|w| changed.iter().any(|p| w.is_relevant(p)));
+            if !relevant {
+                return;
+            }
+            self.rewatch(&mut state);
         }
-        self.rewatch(&mut state);
-        if let Err(error) = self.reload_locked(&mut state)
+        let read = self.read_settled();
+        let mut state = self.lock();
+        if let Err(error) = self.apply(&mut state, read)
             && !self.loaded.load(Ordering::Acquire)
         {
             tracing::debug!(%error, "secrets still not loadable after a change");
