@@ -85,3 +85,34 @@ pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The URL of a test database server from `var`, or `None` (with a printed notice) when it is
+/// unset, so that a machine without the server still passes.
+pub fn server_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            eprintln!("skipped: {var} is not set, so this test has no server to run against");
+            None
+        }
+    }
+}
+
+/// A table name no other test (or earlier run) uses.
+pub fn unique_table(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!("{prefix}_{}_{}_{}", std::process::id(), nanos, NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// An error and all its causes, `error / cause / cause...`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain = format!("{chain} / {cause}");
+        source = cause.source();
+    }
+    chain
+}

@@ -14,11 +14,21 @@
 
 pub use connections_core::*;
 
+/// Type `sql`: SQLite, PostgreSQL, MySQL/MariaDB (features `sqlite`, `postgres`, `mysql`).
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub mod sql {
+    pub use connections_sql::*;
+}
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use connections_sql::SqlConnection;
+
 /// The names most programs need, for a glob import.
 pub mod prelude {
     pub use connections_core::{
         BaseConnection, Connection, DataFrame, Error, Param, Result, Secrets, SecretsStore, connection, secrets,
     };
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    pub use connections_sql::SqlConnection;
 }
 
 /// The user guide's code blocks, compiled and run as doctests so the guide cannot drift.
@@ -28,4 +38,7 @@ mod guide {
     struct Readme;
     #[doc = include_str!("../../../docs/secrets.md")]
     struct Secrets;
+    #[cfg(feature = "sqlite")]
+    #[doc = include_str!("../../../docs/sql.md")]
+    struct Sql;
 }

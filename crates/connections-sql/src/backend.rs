@@ -1,0 +1,111 @@
+//! One module per database: how its rows become Arrow columns, and how statements run.
+
+use connections_core::arrow::record_batch::RecordBatch;
+use connections_core::{Error, Result};
+use tokio::sync::mpsc;
+
+#[cfg(feature = "mysql")]
+pub(crate) mod mysql;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+#[cfg(feature = "sqlite")]
+pub(crate) mod sqlite;
+
+/// Where finished batches go: collected for a cached query, or sent down a channel for a stream.
+pub(crate) enum Sink<'a> {
+    /// Keep every batch.
+    Collect(&'a mut Vec<RecordBatch>),
+    /// Send each batch as soon as it is full (the receiver's pace limits the query's).
+    Channel(&'a mpsc::Sender<Result<RecordBatch>>),
+}
+
+impl Sink<'_> {
+    /// Hands over one batch. A dropped stream receiver stops the query.
+    pub(crate) async fn put(&mut self, batch: RecordBatch) -> Result<()> {
+        match self {
+            Self::Collect(batches) => {
+                batches.push(batch);
+                Ok(())
+            }
+            Self::Channel(tx) => tx.send(Ok(batch)).await.map_err(|_| Error::statement("the stream was dropped")),
+        }
+    }
+}
+
+/// The fetch loop every backend shares: rows into column builders, batches into the sink; an
+/// empty result still yields its schema (from a prepared statement).
+macro_rules! fetch_loop {
+    ($conn:expr, $query:expr, $sql:expr, $batch_size:expr, $sink:expr, $plan:expr, $append:expr) => {{
+        use futures_util::TryStreamExt as _;
+        use sqlx::{Executor as _, Row as _, Statement as _};
+        let mut batches: Option<($crate::columns::Batches, Vec<_>)> = None;
+        let mut row_number = 0_usize;
+        {
+            let mut rows = $conn.fetch($query);
+            while let Some(row) = rows.try_next().await.map_err($crate::error::classify)? {
+                let (columns, decoders) = batches.get_or_insert_with(|| {
+                    let (plan, decoders): (Vec<_>, Vec<_>) = row.columns().iter().map($plan).unzip();
+                    ($crate::columns::Batches::new(plan, $batch_size), decoders)
+                });
+                for (index, (column, decoder)) in columns.columns().iter_mut().zip(decoders.iter()).enumerate() {
+                    $append(column, decoder, &row, index, row_number)?;
+                }
+                row_number += 1;
+                if let Some(batch) = columns.row_done()? {
+                    $sink.put(batch).await?;
+                }
+            }
+        }
+        let columns = match batches {
+            Some((columns, _)) => columns,
+            None => {
+                let statement = $conn.prepare($sql).await.map_err($crate::error::classify)?;
+                let (plan, _decoders): (Vec<_>, Vec<_>) = statement.columns().iter().map($plan).unzip();
+                $crate::columns::Batches::new(plan, $batch_size)
+            }
+        };
+        let (schema, rest) = columns.into_batches()?;
+        for batch in rest {
+            $sink.put(batch).await?;
+        }
+        Ok::<_, connections_core::Error>(schema)
+    }};
+}
+pub(crate) use fetch_loop;
+
+/// Binds parameter values to a sqlx query, in order.
+macro_rules! bind_params {
+    ($query:expr, $values:expr) => {{
+        let mut query = $query;
+        for value in $values {
+            query = match value {
+                connections_core::Param::Null => query.bind(None::<String>),
+                connections_core::Param::Bool(b) => query.bind(*b),
+                connections_core::Param::I64(i) => query.bind(*i),
+                connections_core::Param::F64(x) => query.bind(*x),
+                connections_core::Param::Str(s) => query.bind(s.as_str()),
+                connections_core::Param::Bytes(b) => query.bind(b.as_slice()),
+                other => {
+                    return Err(connections_core::Error::statement(format!(
+                        "parameters of type {} are not supported by SQL connections",
+                        other.type_name()
+                    )));
+                }
+            };
+        }
+        query
+    }};
+}
+pub(crate) use bind_params;
+
+/// The error for a value whose type does not fit its column (never shows the value).
+pub(crate) fn mismatch(column: &str, row: usize, found: &str, expected: &str) -> Error {
+    Error::statement(format!("column `{column}`, row {row}: a {found} value does not fit the column's type {expected}"))
+}
+
+/// The error for a column type with no Arrow mapping.
+pub(crate) fn unsupported(column: &str, type_name: &str) -> Error {
+    Error::statement(format!(
+        "column `{column}` has type {type_name}, which has no Arrow mapping yet; cast it in the query (for example to text)"
+    ))
+}

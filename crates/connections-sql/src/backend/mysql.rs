@@ -1,0 +1,109 @@
+//! MySQL and MariaDB rows to Arrow: the column's type decides (see `docs/sql.md` for the table).
+
+use connections_core::{Param, Result};
+use sqlx::mysql::{MySqlColumn, MySqlConnection, MySqlRow, MySqlValueRef};
+use sqlx::types::BigDecimal;
+use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use sqlx::{Column as _, Decode, MySql, Row as _, TypeInfo as _, ValueRef as _};
+
+use super::{Sink, bind_params, fetch_loop, unsupported};
+use crate::columns::{Column, Kind, date32, time64, timestamp, timestamp_utc};
+use crate::error::classify;
+
+/// A column's name and type, for reading and for messages.
+pub(crate) struct Decoder {
+    name: String,
+    type_name: String,
+    supported: bool,
+}
+
+fn plan(column: &MySqlColumn) -> ((String, Kind), Decoder) {
+    let type_name = column.type_info().name().to_owned();
+    let kind = match type_name.as_str() {
+        "BOOLEAN" => Some(Kind::Bool),
+        "TINYINT" => Some(Kind::I8),
+        "SMALLINT" => Some(Kind::I16),
+        "MEDIUMINT" | "INT" => Some(Kind::I32),
+        "BIGINT" => Some(Kind::I64),
+        "TINYINT UNSIGNED" => Some(Kind::U8),
+        "SMALLINT UNSIGNED" | "YEAR" => Some(Kind::U16),
+        "MEDIUMINT UNSIGNED" | "INT UNSIGNED" => Some(Kind::U32),
+        "BIGINT UNSIGNED" | "BIT" => Some(Kind::U64),
+        "FLOAT" => Some(Kind::F32),
+        "DOUBLE" => Some(Kind::F64),
+        "DECIMAL" => Some(Kind::Decimal),
+        "CHAR" | "VARCHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET" | "JSON" | "NULL" => {
+            Some(Kind::Text)
+        }
+        "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => Some(Kind::Bytes),
+        "DATE" => Some(Kind::Date),
+        "TIME" => Some(Kind::Time),
+        "DATETIME" => Some(Kind::Timestamp),
+        "TIMESTAMP" => Some(Kind::TimestampUtc),
+        _ => None,
+    };
+    let name = column.name().to_owned();
+    let decoder = Decoder { name: name.clone(), type_name, supported: kind.is_some() };
+    ((name, kind.unwrap_or(Kind::Text)), decoder)
+}
+
+fn decode<'r, T: Decode<'r, MySql>>(value: MySqlValueRef<'r>, decoder: &Decoder, row: usize) -> Result<T> {
+    T::decode(value).map_err(|e| {
+        connections_core::Error::statement(format!(
+            "column `{}` ({}), row {row}: cannot decode the value: {e}",
+            decoder.name, decoder.type_name
+        ))
+    })
+}
+
+fn append(column: &mut Column, decoder: &Decoder, row: &MySqlRow, index: usize, number: usize) -> Result<()> {
+    let value = row.try_get_raw(index).map_err(classify)?;
+    if value.is_null() {
+        column.append_null();
+        return Ok(());
+    }
+    let d = decoder;
+    if !d.supported {
+        return Err(unsupported(&d.name, &d.type_name));
+    }
+    match column {
+        Column::Bool(b) => b.append_value(decode(value, d, number)?),
+        Column::I8(b) => b.append_value(decode(value, d, number)?),
+        Column::I16(b) => b.append_value(decode(value, d, number)?),
+        Column::I32(b) => b.append_value(decode(value, d, number)?),
+        Column::I64(b) => b.append_value(decode(value, d, number)?),
+        Column::U8(b) => b.append_value(decode(value, d, number)?),
+        Column::U16(b) => b.append_value(decode(value, d, number)?),
+        Column::U32(b) => b.append_value(decode(value, d, number)?),
+        Column::U64(b) => b.append_value(decode(value, d, number)?),
+        Column::F32(b) => b.append_value(decode(value, d, number)?),
+        Column::F64(b) => b.append_value(decode(value, d, number)?),
+        Column::Decimal(b) => b.append(&decode::<BigDecimal>(value, d, number)?)?,
+        Column::Text(b) => b.append_value(decode::<&str>(value, d, number)?),
+        Column::Bytes(b) => b.append_value(decode::<&[u8]>(value, d, number)?),
+        Column::Date(b) => b.append_value(date32(decode::<NaiveDate>(value, d, number)?)),
+        Column::Time(b) => b.append_value(time64(decode::<NaiveTime>(value, d, number)?)),
+        Column::Timestamp(b) => b.append_value(timestamp(decode::<NaiveDateTime>(value, d, number)?)),
+        Column::TimestampUtc(b) => b.append_value(timestamp_utc(decode::<DateTime<Utc>>(value, d, number)?)),
+        _ => return Err(unsupported(&d.name, &d.type_name)),
+    }
+    Ok(())
+}
+
+/// Runs a query on one connection, handing batches of `batch_size` rows to `sink`.
+pub(crate) async fn fetch(
+    conn: &mut MySqlConnection,
+    sql: &str,
+    values: &[Param],
+    batch_size: usize,
+    sink: &mut Sink<'_>,
+) -> Result<connections_core::arrow::datatypes::SchemaRef> {
+    let query = bind_params!(sqlx::query(sql), values);
+    fetch_loop!(&mut *conn, query, sql, batch_size, sink, plan, append)
+}
+
+/// Runs a statement; the number of rows it changed.
+pub(crate) async fn execute(conn: &mut MySqlConnection, sql: &str, values: &[Param]) -> Result<u64> {
+    let query = bind_params!(sqlx::query(sql), values);
+    query.execute(conn).await.map(|done| done.rows_affected()).map_err(classify)
+}

@@ -1,0 +1,62 @@
+//! Sorting sqlx's errors into connection failures (retried) and statement errors (not).
+
+use connections_core::Error;
+
+/// SQLSTATE codes that mean the connection, not the statement, failed (decision 9): class 08
+/// (connection exception), and the server shutting down or refusing connections.
+fn connection_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+}
+
+/// MySQL/MariaDB server error numbers that mean the connection is gone: too many connections,
+/// server shutdown, aborted or killed connection, lost connection.
+#[cfg(feature = "mysql")]
+fn connection_mysql_number(db: &(dyn sqlx::error::DatabaseError + 'static)) -> bool {
+    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .is_some_and(|e| matches!(e.number(), 1040 | 1053 | 1077 | 1152 | 1159 | 1161 | 1927 | 2006 | 2013))
+}
+
+#[cfg(not(feature = "mysql"))]
+fn connection_mysql_number(_: &(dyn sqlx::error::DatabaseError + 'static)) -> bool {
+    false
+}
+
+/// Classifies a sqlx error met while running a statement.
+pub(crate) fn classify(error: sqlx::Error) -> Error {
+    match &error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => Error::connection_lost(error),
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let lost = code.as_deref().is_some_and(connection_sqlstate) || connection_mysql_number(db.as_ref());
+            if lost { Error::connection_lost(error) } else { Error::statement(error) }
+        }
+        _ => Error::statement(error),
+    }
+}
+
+/// Classifies a sqlx error met while connecting.
+pub(crate) fn classify_connect(error: sqlx::Error) -> Error {
+    Error::connect(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use connections_core::ErrorKind;
+
+    #[test]
+    fn io_is_retryable_and_decoding_is_not() {
+        let io = classify(sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset")));
+        assert_eq!(io.kind(), ErrorKind::ConnectionLost);
+        assert!(io.is_retryable());
+        let decode = classify(sqlx::Error::ColumnNotFound("x".into()));
+        assert_eq!(decode.kind(), ErrorKind::Statement);
+        assert!(!decode.is_retryable());
+        assert!(connection_sqlstate("08006") && connection_sqlstate("57P01") && !connection_sqlstate("42601"));
+    }
+}

@@ -1,0 +1,30 @@
+//! Type `sql`: SQLite, PostgreSQL and MySQL/MariaDB through sqlx, with results as Arrow.
+//!
+//! Applications use it through the `connections` crate (features `sqlite`, `postgres`,
+//! `mysql`). A `secrets.toml` written for Streamlit's `SQLConnection` works unchanged:
+//!
+//! ```toml
+//! [connections.pets_db]
+//! url = "sqlite:///pets.db"
+//! ```
+//!
+//! See `docs/sql.md` for URLs, options, the Arrow type of every column type, and sessions.
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+compile_error!("connections-sql needs at least one of the features `sqlite`, `postgres`, `mysql`");
+
+mod backend;
+mod columns;
+mod connection;
+mod error;
+mod options;
+mod placeholders;
+mod pool;
+mod session;
+mod url;
+
+pub use connection::{BatchStream, SqlConnection};
+pub use options::{EngineKwarg, SqlKey, UnknownKey};
+pub use pool::SqlPool;
+pub use session::SqlSession;
+pub use url::Backend;

@@ -1,0 +1,141 @@
+//! Type `sql` on a real MySQL/MariaDB server: `CONNECTIONS_TEST_MYSQL_URL`, skipped when unset.
+
+#![allow(clippy::unwrap_used)] // test code
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use connections::arrow::array::{Array, Decimal128Array, Int64Array, StringArray, UInt64Array};
+use connections::arrow::datatypes::{DataType, TimeUnit};
+use connections::sql::SqlConnection;
+use connections::{ErrorKind, QueryCache, RetryPolicy};
+use connections_tests::{Project, error_chain, server_url, unique_table};
+
+const VAR: &str = "CONNECTIONS_TEST_MYSQL_URL";
+
+async fn open(url: &str, name: &str) -> (Project, Arc<SqlConnection>) {
+    let p = Project::new();
+    p.write(p.project_secrets(), format!("[connections.{name}]\ntype = 'sql'\nurl = '{url}'\n"));
+    let conn = connections::connection(name)
+        .secrets_store(p.store())
+        .query_cache(QueryCache::new(64 << 20))
+        .retry(RetryPolicy::new(3, Duration::from_millis(200)).unwrap())
+        .open_as::<SqlConnection>()
+        .await
+        .unwrap();
+    (p, conn)
+}
+
+#[tokio::test]
+async fn mysql_types_to_arrow() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open(&url, "my_types").await;
+    let t = unique_table("my_types");
+    conn.execute(&format!(
+        "create table {t} (b boolean, i1 tinyint, i2 smallint, i4 int, i8 bigint, u8 bigint unsigned, f4 float,
+          f8 double, n decimal(10,2), vc varchar(20), tx text, bl blob, d date, tm time, dt datetime(6), ts timestamp(6) null,
+          j json)"
+    ))
+    .await
+    .unwrap();
+    conn.execute(&format!(
+        "insert into {t} values (true, -1, 2, 3, 4, 18446744073709551615, 1.5, 2.25, 12345678.91, 'varchar', 'text',
+          x'0102', '2024-02-29', '13:45:30', '2024-02-29 13:45:30.250000', '2024-02-29 13:45:30', '{{\"a\": 1}}'),
+          (null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null)"
+    ))
+    .await
+    .unwrap();
+    let df = conn.query(format!("select * from {t}")).await.unwrap();
+    conn.execute(&format!("drop table {t}")).await.unwrap();
+    let version = conn.query("select version() as v").await.unwrap().to_csv_string().unwrap();
+    let json_is_binary = version.contains("MariaDB");
+    let types: Vec<DataType> = df.schema().fields().iter().map(|f| f.data_type().clone()).collect();
+    assert_eq!(
+        types,
+        [
+            DataType::Boolean,
+            DataType::Int8,
+            DataType::Int16,
+            DataType::Int32,
+            DataType::Int64,
+            DataType::UInt64,
+            DataType::Float32,
+            DataType::Float64,
+            DataType::Decimal128(38, 2),
+            DataType::Utf8,
+            DataType::Utf8,
+            DataType::Binary,
+            DataType::Date32,
+            DataType::Time64(TimeUnit::Microsecond),
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            // MariaDB's JSON is a LONGTEXT with a binary collation, which the protocol reports
+            // as binary (MySQL's native JSON type arrives as Utf8)
+            if json_is_binary { DataType::Binary } else { DataType::Utf8 },
+        ]
+    );
+    let batch = df.to_record_batch().unwrap();
+    assert_eq!(batch.column(5).as_any().downcast_ref::<UInt64Array>().unwrap().value(0), u64::MAX);
+    assert_eq!(batch.column(8).as_any().downcast_ref::<Decimal128Array>().unwrap().value_as_string(0), "12345678.91");
+    assert_eq!(batch.column(9).as_any().downcast_ref::<StringArray>().unwrap().value(0), "varchar");
+    for i in 0..batch.num_columns() {
+        assert!(batch.column(i).is_null(1), "column {i} row 1 is NULL");
+    }
+}
+
+#[tokio::test]
+async fn mysql_params_and_injection() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open(&url, "my_params").await;
+    let t = unique_table("my_params");
+    conn.execute(&format!("create table {t} (name text, owner text)")).await.unwrap();
+    let evil = "Jerry'; DROP TABLE pets; -- \\";
+    conn.execute_with(&format!("insert into {t} values (:name, :owner)"), [("name", "Tom"), ("owner", evil)])
+        .await
+        .unwrap();
+    let df = conn.query(format!("select name from {t} where owner = :owner")).param("owner", evil).await.unwrap();
+    assert_eq!(df.num_rows(), 1, "the injection-looking value is data");
+    let n = conn.query(format!("select count(*) as n from {t}")).await.unwrap();
+    let n = n.column("n").unwrap().unwrap();
+    assert_eq!(n.as_any().downcast_ref::<Int64Array>().unwrap().value(0), 1);
+    conn.execute(&format!("drop table {t}")).await.unwrap();
+}
+
+#[tokio::test]
+async fn mysql_bad_sql_and_a_killed_session() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open(&url, "my_kill").await;
+    let err = conn.query("selec 1").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Statement);
+    let id = conn.query("select connection_id() as id").await.unwrap();
+    let id = id.column("id").unwrap().unwrap(); // INT UNSIGNED on MariaDB, BIGINT UNSIGNED on MySQL
+    let id = connections::arrow::compute::cast(&id, &DataType::UInt64).unwrap();
+    let id = id.as_any().downcast_ref::<UInt64Array>().unwrap().value(0);
+    let (_q, admin) = open(&url, "my_admin").await;
+    admin.execute(&format!("kill {id}")).await.unwrap();
+    let after = conn.query("select connection_id() as id, 2 as again").await.unwrap();
+    assert_eq!(after.num_rows(), 1, "the second query succeeds on a fresh connection");
+}
+
+#[tokio::test]
+async fn mysql_wrong_password_fails_clearly_without_the_password() {
+    let Some(url) = server_url(VAR) else { return };
+    let _ = url;
+    let p = Project::new();
+    p.write(
+        p.project_secrets(),
+        "[connections.wrong]\ntype = 'sql'\nurl = 'mysql://root:pa55word-Q@127.0.0.1:3306/test'\n\
+         [connections.nowhere]\ntype = 'sql'\nurl = 'mysql+pymysql://root:pa55word-Q@127.0.0.1:1/test'\n\
+         [connections.nowhere.create_engine_kwargs]\npool_timeout = 1\n",
+    );
+    let store = p.store();
+    for name in ["wrong", "nowhere"] {
+        let err = connections::connection(name).secrets_store(store.clone()).open().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Connect, "{name}: {err:?}");
+        let chain = format!("{} {err:?}", error_chain(&err));
+        assert!(!chain.contains("pa55word-Q"), "leaked: {chain}");
+        if name == "wrong" {
+            assert!(chain.contains("Access denied"), "{chain}");
+        }
+    }
+}

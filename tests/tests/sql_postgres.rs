@@ -1,0 +1,180 @@
+//! Type `sql` on a real PostgreSQL server: `CONNECTIONS_TEST_POSTGRES_URL`, skipped when unset.
+
+#![allow(clippy::unwrap_used)] // test code
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use connections::arrow::array::{Array, Decimal128Array, Int32Array, ListArray, StringArray};
+use connections::arrow::datatypes::{DataType, Field, TimeUnit};
+use connections::sql::SqlConnection;
+use connections::{ErrorKind, QueryCache, RetryPolicy, SecretsStore};
+use connections_tests::{Project, error_chain, server_url, unique_table};
+
+const VAR: &str = "CONNECTIONS_TEST_POSTGRES_URL";
+
+fn store_for(url: &str, name: &str) -> (Project, SecretsStore) {
+    let p = Project::new();
+    p.write(p.project_secrets(), format!("[connections.{name}]\ntype = 'sql'\nurl = '{url}'\n"));
+    let store = p.store();
+    (p, store)
+}
+
+async fn open(url: &str, name: &str) -> (Project, Arc<SqlConnection>) {
+    let (p, store) = store_for(url, name);
+    let conn = connections::connection(name)
+        .secrets_store(store)
+        .query_cache(QueryCache::new(64 << 20))
+        .retry(RetryPolicy::new(3, Duration::from_millis(200)).unwrap())
+        .open_as::<SqlConnection>()
+        .await
+        .unwrap();
+    (p, conn)
+}
+
+#[tokio::test]
+async fn postgres_types_to_arrow() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open(&url, "pg_types").await;
+    let t = unique_table("pg_types");
+    conn.execute(&format!(
+        "create table {t} (i2 smallint, i4 integer, i8 bigint, f4 real, f8 double precision, n numeric(10,2),
+          tx text, vc varchar(20), ch char(3), by bytea, b boolean, d date, tm time, ts timestamp, tz timestamptz,
+          u uuid, j json, jb jsonb, ai int4[], at text[])"
+    ))
+    .await
+    .unwrap();
+    conn.execute(&format!(
+        "insert into {t} values (1, 2, 3, 1.5, 2.25, 12345678.91, 'text', 'varchar', 'abc', '\\x0102', true,
+          '2024-02-29', '13:45:30.25', '2024-02-29 13:45:30', '2024-02-29 13:45:30+02', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+          '{{\"a\": 1}}', '{{\"b\": [1, 2]}}', '{{1, null, 3}}', '{{\"x\", \"y\"}}'),
+          (null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null)"
+    ))
+    .await
+    .unwrap();
+    let df = conn.query(format!("select * from {t}")).await.unwrap();
+    conn.execute(&format!("drop table {t}")).await.unwrap();
+    let types: Vec<DataType> = df.schema().fields().iter().map(|f| f.data_type().clone()).collect();
+    let list = |t: DataType| DataType::List(Arc::new(Field::new("item", t, true)));
+    assert_eq!(
+        types,
+        [
+            DataType::Int16,
+            DataType::Int32,
+            DataType::Int64,
+            DataType::Float32,
+            DataType::Float64,
+            DataType::Decimal128(38, 2),
+            DataType::Utf8,
+            DataType::Utf8,
+            DataType::Utf8,
+            DataType::Binary,
+            DataType::Boolean,
+            DataType::Date32,
+            DataType::Time64(TimeUnit::Microsecond),
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            DataType::Utf8,
+            DataType::Utf8,
+            DataType::Utf8,
+            list(DataType::Int32),
+            list(DataType::Utf8),
+        ]
+    );
+    let batch = df.to_record_batch().unwrap();
+    let n = batch.column(5).as_any().downcast_ref::<Decimal128Array>().unwrap();
+    assert_eq!(n.value_as_string(0), "12345678.91");
+    let ch = batch.column(8).as_any().downcast_ref::<StringArray>().unwrap();
+    assert_eq!(ch.value(0), "abc");
+    let tz = batch.column(14).as_any().downcast_ref::<connections::arrow::array::TimestampMicrosecondArray>().unwrap();
+    assert_eq!(tz.value_as_datetime(0).unwrap().to_string(), "2024-02-29 11:45:30", "normalised to UTC");
+    let u = batch.column(15).as_any().downcast_ref::<StringArray>().unwrap();
+    assert_eq!(u.value(0), "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+    let jb = batch.column(17).as_any().downcast_ref::<StringArray>().unwrap();
+    assert_eq!(jb.value(0), r#"{"b":[1,2]}"#);
+    let ai = batch.column(18).as_any().downcast_ref::<ListArray>().unwrap();
+    let first = ai.value(0);
+    let first = first.as_any().downcast_ref::<Int32Array>().unwrap();
+    assert_eq!((first.len(), first.value(0), first.is_null(1), first.value(2)), (3, 1, true, 3));
+    for i in 0..batch.num_columns() {
+        assert!(batch.column(i).is_null(1), "column {i} row 1 is NULL");
+    }
+}
+
+#[tokio::test]
+async fn postgres_params_casts_and_injection() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open(&url, "pg_params").await;
+    let t = unique_table("pg_params");
+    conn.execute(&format!("create table {t} (name text, owner text, born date)")).await.unwrap();
+    let evil = "Jerry'; DROP TABLE pets; --";
+    conn.execute_with(
+        &format!("insert into {t} values (:name, :owner, :born::date)"),
+        [("name", "Tom"), ("owner", evil), ("born", "2020-01-02")],
+    )
+    .await
+    .unwrap();
+    let df = conn
+        .query(format!("select name, born::text as born from {t} where owner = :owner and name = :name"))
+        .param("owner", evil)
+        .param("name", "Tom")
+        .await
+        .unwrap();
+    assert_eq!(df.num_rows(), 1, "the injection-looking value is data");
+    let df = conn.query(format!("select count(*) as n from {t} where name = :n or owner = :n")).param("n", "Tom").await;
+    assert_eq!(df.unwrap().num_rows(), 1, "a name used twice binds once");
+    conn.execute(&format!("drop table {t}")).await.unwrap();
+}
+
+#[tokio::test]
+async fn postgres_empty_result_keeps_schema_and_bad_sql_is_a_statement_error() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open(&url, "pg_empty").await;
+    let df = conn.query("select 1::int4 as a, 'x'::text as b where false").await.unwrap();
+    assert_eq!(df.num_rows(), 0);
+    assert_eq!(df.schema().field(0).data_type(), &DataType::Int32);
+    assert_eq!(df.schema().field(1).data_type(), &DataType::Utf8);
+    let err = conn.query("selec 1").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Statement);
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert!(cause.contains("syntax error"), "{cause}");
+}
+
+#[tokio::test]
+async fn postgres_a_killed_session_is_retried_on_a_fresh_connection() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open(&url, "pg_restart").await;
+    let before = conn.query("select pg_backend_pid() as pid").await.unwrap();
+    let pid = before.column("pid").unwrap().unwrap();
+    let pid = pid.as_any().downcast_ref::<Int32Array>().unwrap().value(0);
+    // as if the server restarted under it: the server ends the connection's session
+    let (_q, admin) = open(&url, "pg_admin").await;
+    let killed =
+        admin.query("select pg_terminate_backend(:pid::int) as killed").param("pid", i64::from(pid)).await.unwrap();
+    assert_eq!(killed.num_rows(), 1);
+    let after = conn.query("select pg_backend_pid() as pid, 2 as again").await.unwrap();
+    assert_eq!(after.num_rows(), 1, "the second query succeeds");
+    let new_pid = after.column("pid").unwrap().unwrap();
+    assert_ne!(new_pid.as_any().downcast_ref::<Int32Array>().unwrap().value(0), pid, "on a new connection");
+}
+
+#[tokio::test]
+async fn postgres_wrong_user_and_unreachable_server_fail_clearly_without_the_password() {
+    let Some(url) = server_url(VAR) else { return };
+    let _ = url;
+    let p = Project::new();
+    p.write(
+        p.project_secrets(),
+        "[connections.nobody]\ntype = 'sql'\nurl = 'postgresql://no_such_role_x:pa55word-Q@127.0.0.1:5432/test'\n\
+         [connections.nowhere]\ntype = 'sql'\ndialect = 'postgresql'\nusername = 'u'\npassword = 'pa55word-Q'\nhost = '127.0.0.1'\nport = 1\ndatabase = 'test'\n\
+         [connections.nowhere.create_engine_kwargs]\npool_timeout = 1\n",
+    );
+    let store = p.store();
+    for name in ["nobody", "nowhere"] {
+        let err = connections::connection(name).secrets_store(store.clone()).open().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Connect, "{name}: {err:?}");
+        let chain = format!("{} {err:?}", error_chain(&err));
+        assert!(!chain.contains("pa55word-Q"), "leaked: {chain}");
+        assert!(chain.contains(&format!("connection \"{name}\" (type sql) failed to connect")), "{chain}");
+    }
+}
