@@ -116,3 +116,22 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     }
     chain
 }
+
+/// Opens `[connections.<name>]` with `url` as type `sql`, with a private query cache and quick
+/// retries (3 attempts, 200 ms apart); the project holds the secrets file.
+///
+/// # Panics
+/// If the connection cannot be opened.
+pub async fn open_sql(url: &str, name: &str) -> (Project, std::sync::Arc<connections::sql::SqlConnection>) {
+    let p = Project::new();
+    p.write(p.project_secrets(), format!("[connections.{name}]\ntype = 'sql'\nurl = '{url}'\n"));
+    let policy = connections::RetryPolicy::new(3, Duration::from_millis(200)).expect("a valid policy");
+    let conn = connections::connection(name)
+        .secrets_store(p.store())
+        .query_cache(connections::QueryCache::new(64 << 20))
+        .retry(policy)
+        .open_as::<connections::sql::SqlConnection>()
+        .await
+        .expect("open the connection");
+    (p, conn)
+}

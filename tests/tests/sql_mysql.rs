@@ -2,34 +2,17 @@
 
 #![allow(clippy::unwrap_used)] // test code
 
-use std::sync::Arc;
-use std::time::Duration;
-
+use connections::ErrorKind;
 use connections::arrow::array::{Array, Decimal128Array, Int64Array, StringArray, UInt64Array};
 use connections::arrow::datatypes::{DataType, TimeUnit};
-use connections::sql::SqlConnection;
-use connections::{ErrorKind, QueryCache, RetryPolicy};
-use connections_tests::{Project, error_chain, server_url, unique_table};
+use connections_tests::{Project, error_chain, open_sql, server_url, unique_table};
 
 const VAR: &str = "CONNECTIONS_TEST_MYSQL_URL";
-
-async fn open(url: &str, name: &str) -> (Project, Arc<SqlConnection>) {
-    let p = Project::new();
-    p.write(p.project_secrets(), format!("[connections.{name}]\ntype = 'sql'\nurl = '{url}'\n"));
-    let conn = connections::connection(name)
-        .secrets_store(p.store())
-        .query_cache(QueryCache::new(64 << 20))
-        .retry(RetryPolicy::new(3, Duration::from_millis(200)).unwrap())
-        .open_as::<SqlConnection>()
-        .await
-        .unwrap();
-    (p, conn)
-}
 
 #[tokio::test]
 async fn mysql_types_to_arrow() {
     let Some(url) = server_url(VAR) else { return };
-    let (_p, conn) = open(&url, "my_types").await;
+    let (_p, conn) = open_sql(&url, "my_types").await;
     let t = unique_table("my_types");
     conn.execute(&format!(
         "create table {t} (b boolean, i1 tinyint, i2 smallint, i4 int, i8 bigint, u8 bigint unsigned, f4 float,
@@ -86,7 +69,7 @@ async fn mysql_types_to_arrow() {
 #[tokio::test]
 async fn mysql_params_and_injection() {
     let Some(url) = server_url(VAR) else { return };
-    let (_p, conn) = open(&url, "my_params").await;
+    let (_p, conn) = open_sql(&url, "my_params").await;
     let t = unique_table("my_params");
     conn.execute(&format!("create table {t} (name text, owner text)")).await.unwrap();
     let evil = "Jerry'; DROP TABLE pets; -- \\";
@@ -104,14 +87,14 @@ async fn mysql_params_and_injection() {
 #[tokio::test]
 async fn mysql_bad_sql_and_a_killed_session() {
     let Some(url) = server_url(VAR) else { return };
-    let (_p, conn) = open(&url, "my_kill").await;
+    let (_p, conn) = open_sql(&url, "my_kill").await;
     let err = conn.query("selec 1").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Statement);
     let id = conn.query("select connection_id() as id").await.unwrap();
     let id = id.column("id").unwrap().unwrap(); // INT UNSIGNED on MariaDB, BIGINT UNSIGNED on MySQL
     let id = connections::arrow::compute::cast(&id, &DataType::UInt64).unwrap();
     let id = id.as_any().downcast_ref::<UInt64Array>().unwrap().value(0);
-    let (_q, admin) = open(&url, "my_admin").await;
+    let (_q, admin) = open_sql(&url, "my_admin").await;
     admin.execute(&format!("kill {id}")).await.unwrap();
     let after = conn.query("select connection_id() as id, 2 as again").await.unwrap();
     assert_eq!(after.num_rows(), 1, "the second query succeeds on a fresh connection");

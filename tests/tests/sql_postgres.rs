@@ -3,39 +3,18 @@
 #![allow(clippy::unwrap_used)] // test code
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use connections::ErrorKind;
 use connections::arrow::array::{Array, Decimal128Array, Int32Array, ListArray, StringArray};
 use connections::arrow::datatypes::{DataType, Field, TimeUnit};
-use connections::sql::SqlConnection;
-use connections::{ErrorKind, QueryCache, RetryPolicy, SecretsStore};
-use connections_tests::{Project, error_chain, server_url, unique_table};
+use connections_tests::{Project, error_chain, open_sql, server_url, unique_table};
 
 const VAR: &str = "CONNECTIONS_TEST_POSTGRES_URL";
-
-fn store_for(url: &str, name: &str) -> (Project, SecretsStore) {
-    let p = Project::new();
-    p.write(p.project_secrets(), format!("[connections.{name}]\ntype = 'sql'\nurl = '{url}'\n"));
-    let store = p.store();
-    (p, store)
-}
-
-async fn open(url: &str, name: &str) -> (Project, Arc<SqlConnection>) {
-    let (p, store) = store_for(url, name);
-    let conn = connections::connection(name)
-        .secrets_store(store)
-        .query_cache(QueryCache::new(64 << 20))
-        .retry(RetryPolicy::new(3, Duration::from_millis(200)).unwrap())
-        .open_as::<SqlConnection>()
-        .await
-        .unwrap();
-    (p, conn)
-}
 
 #[tokio::test]
 async fn postgres_types_to_arrow() {
     let Some(url) = server_url(VAR) else { return };
-    let (_p, conn) = open(&url, "pg_types").await;
+    let (_p, conn) = open_sql(&url, "pg_types").await;
     let t = unique_table("pg_types");
     conn.execute(&format!(
         "create table {t} (i2 smallint, i4 integer, i8 bigint, f4 real, f8 double precision, n numeric(10,2),
@@ -104,7 +83,7 @@ async fn postgres_types_to_arrow() {
 #[tokio::test]
 async fn postgres_params_casts_and_injection() {
     let Some(url) = server_url(VAR) else { return };
-    let (_p, conn) = open(&url, "pg_params").await;
+    let (_p, conn) = open_sql(&url, "pg_params").await;
     let t = unique_table("pg_params");
     conn.execute(&format!("create table {t} (name text, owner text, born date)")).await.unwrap();
     let evil = "Jerry'; DROP TABLE pets; --";
@@ -129,7 +108,7 @@ async fn postgres_params_casts_and_injection() {
 #[tokio::test]
 async fn postgres_empty_result_keeps_schema_and_bad_sql_is_a_statement_error() {
     let Some(url) = server_url(VAR) else { return };
-    let (_p, conn) = open(&url, "pg_empty").await;
+    let (_p, conn) = open_sql(&url, "pg_empty").await;
     let df = conn.query("select 1::int4 as a, 'x'::text as b where false").await.unwrap();
     assert_eq!(df.num_rows(), 0);
     assert_eq!(df.schema().field(0).data_type(), &DataType::Int32);
@@ -143,12 +122,12 @@ async fn postgres_empty_result_keeps_schema_and_bad_sql_is_a_statement_error() {
 #[tokio::test]
 async fn postgres_a_killed_session_is_retried_on_a_fresh_connection() {
     let Some(url) = server_url(VAR) else { return };
-    let (_p, conn) = open(&url, "pg_restart").await;
+    let (_p, conn) = open_sql(&url, "pg_restart").await;
     let before = conn.query("select pg_backend_pid() as pid").await.unwrap();
     let pid = before.column("pid").unwrap().unwrap();
     let pid = pid.as_any().downcast_ref::<Int32Array>().unwrap().value(0);
     // as if the server restarted under it: the server ends the connection's session
-    let (_q, admin) = open(&url, "pg_admin").await;
+    let (_q, admin) = open_sql(&url, "pg_admin").await;
     let killed =
         admin.query("select pg_terminate_backend(:pid::int) as killed").param("pid", i64::from(pid)).await.unwrap();
     assert_eq!(killed.num_rows(), 1);

@@ -73,6 +73,34 @@ macro_rules! fetch_loop {
 }
 pub(crate) use fetch_loop;
 
+/// The `fetch` and `execute` functions of a backend module, over its connection type.
+macro_rules! backend_fns {
+    ($conn:ty) => {
+        /// Runs a query on one connection, handing batches of `batch_size` rows to `sink`.
+        pub(crate) async fn fetch(
+            conn: &mut $conn,
+            sql: &str,
+            values: &[connections_core::Param],
+            batch_size: usize,
+            sink: &mut $crate::backend::Sink<'_>,
+        ) -> connections_core::Result<connections_core::arrow::datatypes::SchemaRef> {
+            let query = $crate::backend::bind_params!(sqlx::query(sql), values);
+            $crate::backend::fetch_loop!(&mut *conn, query, sql, batch_size, sink, plan, append)
+        }
+
+        /// Runs a statement; the number of rows it changed.
+        pub(crate) async fn execute(
+            conn: &mut $conn,
+            sql: &str,
+            values: &[connections_core::Param],
+        ) -> connections_core::Result<u64> {
+            let query = $crate::backend::bind_params!(sqlx::query(sql), values);
+            query.execute(conn).await.map(|done| done.rows_affected()).map_err($crate::error::classify)
+        }
+    };
+}
+pub(crate) use backend_fns;
+
 /// Binds parameter values to a sqlx query, in order.
 macro_rules! bind_params {
     ($query:expr, $values:expr) => {{

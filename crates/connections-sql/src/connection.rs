@@ -83,7 +83,7 @@ impl SqlConnection {
         K: Into<String>,
         V: Into<Param>,
     {
-        let params: Vec<(String, Param)> = params.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let params = crate::named(params);
         let pool = self.core.raw().await?;
         let result = pool.execute(sql, &params).await.map_err(|e| e.for_connection(self.core.name(), "sql"));
         if result.as_ref().is_err_and(connections_core::Error::is_retryable) {
@@ -111,7 +111,7 @@ impl SqlConnection {
         K: Into<String>,
         V: Into<Param>,
     {
-        let params: Vec<(String, Param)> = params.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let params = crate::named(params);
         let pool = self.core.raw().await?;
         Ok(BatchStream { rx: pool.stream(sql.into(), params, batch_size.max(1)) })
     }

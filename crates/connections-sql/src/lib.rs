@@ -23,6 +23,16 @@ mod pool;
 mod session;
 mod url;
 
+/// Named parameters as the core's `(name, Param)` pairs.
+fn named<I, K, V>(params: I) -> Vec<(String, connections_core::Param)>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: Into<String>,
+    V: Into<connections_core::Param>,
+{
+    params.into_iter().map(|(k, v)| (k.into(), v.into())).collect()
+}
+
 pub use connection::{BatchStream, SqlConnection};
 pub use options::{EngineKwarg, SqlKey, UnknownKey};
 pub use pool::SqlPool;

@@ -41,32 +41,11 @@ impl SqlPool {
     pub(crate) async fn connect(config: &SqlConfig) -> Result<Self> {
         let kind = match config.backend {
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite => {
-                let options = crate::options::sqlite_options(config)?;
-                let pool = crate::options::pool_options::<sqlx::Sqlite>(&config.engine)
-                    .connect_with(options)
-                    .await
-                    .map_err(classify_connect)?;
-                PoolKind::Sqlite(pool)
-            }
+            Backend::Sqlite => PoolKind::Sqlite(pool(config, crate::options::sqlite_options(config)?).await?),
             #[cfg(feature = "postgres")]
-            Backend::Postgres => {
-                let options = crate::options::postgres_options(config)?;
-                let pool = crate::options::pool_options::<sqlx::Postgres>(&config.engine)
-                    .connect_with(options)
-                    .await
-                    .map_err(classify_connect)?;
-                PoolKind::Postgres(pool)
-            }
+            Backend::Postgres => PoolKind::Postgres(pool(config, crate::options::postgres_options(config)?).await?),
             #[cfg(feature = "mysql")]
-            Backend::MySql => {
-                let options = crate::options::mysql_options(config)?;
-                let pool = crate::options::pool_options::<sqlx::MySql>(&config.engine)
-                    .connect_with(options)
-                    .await
-                    .map_err(classify_connect)?;
-                PoolKind::MySql(pool)
-            }
+            Backend::MySql => PoolKind::MySql(pool(config, crate::options::mysql_options(config)?).await?),
             #[allow(unreachable_patterns)]
             other => {
                 // `SqlConfig::from_params` already refuses backends whose feature is off
@@ -222,6 +201,14 @@ impl SqlPool {
         });
         rx
     }
+}
+
+/// A pool of `DB` with the configuration's engine options, with one connection opened.
+async fn pool<DB: sqlx::Database>(
+    config: &SqlConfig,
+    options: <DB::Connection as sqlx::Connection>::Options,
+) -> Result<sqlx::Pool<DB>> {
+    crate::options::pool_options::<DB>(&config.engine).connect_with(options).await.map_err(classify_connect)
 }
 
 /// A `DataFrame` of collected batches. A column whose type was decided late (SQLite) or whose

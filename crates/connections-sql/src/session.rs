@@ -45,7 +45,7 @@ impl SqlSession {
         K: Into<String>,
         V: Into<Param>,
     {
-        let params: Vec<(String, Param)> = params.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let params = crate::named(params);
         let rewritten = placeholders::rewrite(sql, self.pool.style(), &params)?;
         match &mut self.tx {
             #[cfg(feature = "sqlite")]
@@ -69,7 +69,7 @@ impl SqlSession {
         K: Into<String>,
         V: Into<Param>,
     {
-        let params: Vec<(String, Param)> = params.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let params = crate::named(params);
         let rewritten = placeholders::rewrite(sql, self.pool.style(), &params)?;
         let mut batches = Vec::new();
         let sink = &mut Sink::Collect(&mut batches);

@@ -1,12 +1,12 @@
 //! PostgreSQL rows to Arrow: the column's type decides (see `docs/sql.md` for the table).
 
-use connections_core::{Param, Result};
+use connections_core::Result;
 use sqlx::postgres::{PgColumn, PgConnection, PgRow, PgValueRef};
 use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use sqlx::types::{BigDecimal, JsonValue, Uuid};
 use sqlx::{Column as _, Decode, Postgres, Row as _, TypeInfo as _, ValueRef as _};
 
-use super::{Sink, bind_params, fetch_loop, unsupported};
+use super::unsupported;
 use crate::columns::{Column, Elem, Kind, date32, time64, timestamp, timestamp_utc};
 use crate::error::classify;
 
@@ -107,20 +107,4 @@ fn append(column: &mut Column, decoder: &Decoder, row: &PgRow, index: usize, num
     Ok(())
 }
 
-/// Runs a query on one connection, handing batches of `batch_size` rows to `sink`.
-pub(crate) async fn fetch(
-    conn: &mut PgConnection,
-    sql: &str,
-    values: &[Param],
-    batch_size: usize,
-    sink: &mut Sink<'_>,
-) -> Result<connections_core::arrow::datatypes::SchemaRef> {
-    let query = bind_params!(sqlx::query(sql), values);
-    fetch_loop!(&mut *conn, query, sql, batch_size, sink, plan, append)
-}
-
-/// Runs a statement; the number of rows it changed.
-pub(crate) async fn execute(conn: &mut PgConnection, sql: &str, values: &[Param]) -> Result<u64> {
-    let query = bind_params!(sqlx::query(sql), values);
-    query.execute(conn).await.map(|done| done.rows_affected()).map_err(classify)
-}
+super::backend_fns!(PgConnection);

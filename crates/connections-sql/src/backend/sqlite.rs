@@ -11,12 +11,12 @@
 //! bytes; anything else (text in a numeric column, say) fails the query, naming the column and
 //! the row, instead of silently changing data.
 
-use connections_core::{Param, Result};
+use connections_core::Result;
 use sqlx::sqlite::{SqliteColumn, SqliteConnection, SqliteRow, SqliteValueRef};
 use sqlx::types::chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use sqlx::{Column as _, Decode, Row as _, Sqlite, TypeInfo as _, ValueRef as _};
 
-use super::{Sink, bind_params, fetch_loop, mismatch};
+use super::mismatch;
 use crate::columns::{Column, Kind, date32, time64, timestamp};
 use crate::error::classify;
 
@@ -83,20 +83,4 @@ fn append(column: &mut Column, decoder: &Decoder, row: &SqliteRow, index: usize,
     Ok(())
 }
 
-/// Runs a query on one connection, handing batches of `batch_size` rows to `sink`.
-pub(crate) async fn fetch(
-    conn: &mut SqliteConnection,
-    sql: &str,
-    values: &[Param],
-    batch_size: usize,
-    sink: &mut Sink<'_>,
-) -> Result<connections_core::arrow::datatypes::SchemaRef> {
-    let query = bind_params!(sqlx::query(sql), values);
-    fetch_loop!(&mut *conn, query, sql, batch_size, sink, plan, append)
-}
-
-/// Runs a statement; the number of rows it changed.
-pub(crate) async fn execute(conn: &mut SqliteConnection, sql: &str, values: &[Param]) -> Result<u64> {
-    let query = bind_params!(sqlx::query(sql), values);
-    query.execute(conn).await.map(|done| done.rows_affected()).map_err(classify)
-}
+super::backend_fns!(SqliteConnection);
