@@ -286,3 +286,32 @@ async fn configuration_errors_are_clear() {
     assert!(shown.contains("dialect") && shown.contains("username") && shown.contains("host"), "{shown}");
     assert!(!shown.contains("hunter2"), "{shown}");
 }
+
+/// `query` reads through SQLite's C API, `query_stream` through sqlx: both must give the same
+/// Arrow data for the same rows.
+#[tokio::test]
+async fn the_fast_path_and_the_sqlx_path_agree() {
+    use futures_util::TryStreamExt as _;
+    let (_p, store) = sqlite_project("agree");
+    let conn = open("agree", &store).await;
+    conn.execute(
+        "create table t (i INTEGER, r REAL, s TEXT, b BLOB, flag BOOLEAN, d DATE, tm TIME, ts DATETIME, n NUMERIC, e)",
+    )
+    .await
+    .unwrap();
+    conn.execute(
+        "insert into t values (1, 1.5, 'one', x'0102', 1, '2024-02-29', '13:45:30.25', '2024-02-29 13:45:30', 12, null),
+                              (null, 2, 7, 'text', 0, null, '01:02', '2024-02-29T01:02:03.5', 2.5, 'x'),
+                              (3, null, null, null, null, '1999-12-31', null, null, null, 4)",
+    )
+    .await
+    .unwrap();
+    for sql in ["select * from t", "select i + 1 as j, coalesce(r, 0) as r0, upper(s) as u from t"] {
+        let fast = conn.query(sql).await.unwrap();
+        let stream = conn.query_stream(sql, 2).await.unwrap();
+        let batches: Vec<_> = stream.try_collect().await.unwrap();
+        let slow = connections::DataFrame::new(batches[0].schema(), batches).unwrap();
+        assert_eq!(fast.schema(), slow.schema(), "{sql}");
+        assert_eq!(fast.to_csv_string().unwrap(), slow.to_csv_string().unwrap(), "{sql}");
+    }
+}

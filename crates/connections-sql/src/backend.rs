@@ -10,6 +10,8 @@ pub(crate) mod mysql;
 pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_fast;
 
 /// Where finished batches go: collected for a cached query, or sent down a channel for a stream.
 pub(crate) enum Sink<'a> {

@@ -16,7 +16,7 @@ use sqlx::sqlite::{SqliteColumn, SqliteConnection, SqliteRow, SqliteValueRef};
 use sqlx::types::chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use sqlx::{Column as _, Decode, Row as _, Sqlite, TypeInfo as _, ValueRef as _};
 
-use super::mismatch;
+use super::{Sink, mismatch};
 use crate::columns::{Column, Kind, date32, time64, timestamp};
 use crate::error::classify;
 
@@ -84,3 +84,21 @@ fn append(column: &mut Column, decoder: &Decoder, row: &SqliteRow, index: usize,
 }
 
 super::backend_fns!(SqliteConnection);
+
+/// Runs a query: a whole result (`Sink::Collect`) is read through SQLite's C API when the fast
+/// path takes it, everything else through sqlx.
+pub(crate) async fn fetch_any(
+    conn: &mut SqliteConnection,
+    sql: &str,
+    values: &[connections_core::Param],
+    batch_size: usize,
+    sink: &mut Sink<'_>,
+) -> Result<connections_core::arrow::datatypes::SchemaRef> {
+    if let Sink::Collect(batches) = sink
+        && let Ok((schema, found)) = super::sqlite_fast::collect(conn, sql, values, batch_size).await?
+    {
+        batches.extend(found);
+        return Ok(schema);
+    }
+    fetch(conn, sql, values, batch_size, sink).await
+}

@@ -1,0 +1,356 @@
+//! SQLite results read straight through SQLite's C API into Arrow builders.
+//!
+//! sqlx runs every SQLite statement on a worker thread and hands rows over one at a time, which
+//! costs several times the work of reading them. For a whole result (`query`, a session's
+//! `query_with`) this module instead locks the connection's raw handle (sqlx's `lock_handle`),
+//! prepares and steps the statement itself and appends each value to its column builder. It
+//! follows exactly the typing rule of [`super::sqlite`]; anything it does not handle (several
+//! statements in one string, a locked database, a date in a form it does not parse) makes it hand
+//! the query back to the sqlx path, which is then the one that answers.
+//!
+//! This is, with the environment export of secrets, the one place of the workspace that needs
+//! `unsafe`: every call below is an SQLite C function on a handle we hold exclusively.
+
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, c_char, c_int};
+use std::ptr::NonNull;
+
+use connections_core::arrow::datatypes::SchemaRef;
+use connections_core::arrow::record_batch::RecordBatch;
+use connections_core::{Error, Param, Result};
+use libsqlite3_sys as ffi;
+use sqlx::sqlite::SqliteConnection;
+use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
+
+use super::mismatch;
+use crate::columns::{Batches, Column, Kind, date32, time64, timestamp};
+use crate::error::classify;
+
+/// Why the fast path declined a query: the sqlx path runs it instead.
+pub(crate) struct Declined;
+
+/// Runs a query to completion; `Ok(Err(Declined))` when the sqlx path must run it instead.
+pub(crate) async fn collect(
+    conn: &mut SqliteConnection,
+    sql: &str,
+    values: &[Param],
+    batch_size: usize,
+) -> Result<std::result::Result<(SchemaRef, Vec<RecordBatch>), Declined>> {
+    let mut handle = conn.lock_handle().await.map_err(classify)?;
+    let db = handle.as_raw_handle();
+    let step_all = || {
+        // SAFETY: `db` is the open handle of a connection locked for us alone until `handle`
+        // is dropped, which happens after this closure returns.
+        unsafe { Statement::prepare(db, sql) }.and_then(|statement| match statement {
+            Some(statement) => statement.read_all(values, batch_size),
+            None => Ok(Err(Declined)),
+        })
+    };
+    // Stepping a large result takes a while: keep the runtime's other tasks moving.
+    let on_multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let result = if on_multi_thread { tokio::task::block_in_place(step_all) } else { step_all() };
+    drop(handle);
+    result
+}
+
+/// A prepared statement, finalized on drop.
+struct Statement {
+    db: NonNull<ffi::sqlite3>,
+    raw: NonNull<ffi::sqlite3_stmt>,
+}
+
+impl Drop for Statement {
+    fn drop(&mut self) {
+        // SAFETY: `raw` was prepared on `db` and is finalized exactly once, here.
+        unsafe { ffi::sqlite3_finalize(self.raw.as_ptr()) };
+    }
+}
+
+impl Statement {
+    /// Prepares `sql`; `None` when it holds more than one statement (sqlx runs those) or none.
+    ///
+    /// # Safety
+    /// `db` must be an open connection nobody else uses until the statement is dropped.
+    unsafe fn prepare(db: NonNull<ffi::sqlite3>, sql: &str) -> Result<Option<Self>> {
+        let length = c_int::try_from(sql.len()).map_err(|_| Error::statement("the query is too long for SQLite"))?;
+        let mut raw = std::ptr::null_mut();
+        let mut tail: *const c_char = std::ptr::null();
+        // SAFETY: `sql` is valid for `length` bytes; out-pointers are valid.
+        let code =
+            unsafe { ffi::sqlite3_prepare_v2(db.as_ptr(), sql.as_ptr().cast(), length, &raw mut raw, &raw mut tail) };
+        if code != ffi::SQLITE_OK {
+            // SAFETY: `db` is open.
+            return Err(unsafe { sqlite_error(db, code) });
+        }
+        let Some(raw) = NonNull::new(raw) else { return Ok(None) }; // only whitespace or comments
+        let statement = Self { db, raw };
+        // Only statements that change nothing: declining one half-run must be harmless.
+        // SAFETY: live statement.
+        if unsafe { ffi::sqlite3_stmt_readonly(statement.raw.as_ptr()) } == 0 {
+            return Ok(None);
+        }
+        // SAFETY: `tail` points into `sql` (or is its end).
+        let consumed = unsafe { tail.offset_from(sql.as_ptr().cast()) };
+        let rest = usize::try_from(consumed).ok().and_then(|at| sql.get(at..)).unwrap_or("");
+        if !rest.trim_matches(|c: char| c.is_whitespace() || c == ';').is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(statement))
+    }
+
+    fn bind(&self, values: &[Param]) -> Result<()> {
+        for (index, value) in values.iter().enumerate() {
+            let at = c_int::try_from(index + 1).map_err(|_| Error::statement("too many parameters"))?;
+            let stmt = self.raw.as_ptr();
+            // SAFETY: `stmt` is a live statement; SQLITE_TRANSIENT makes SQLite copy the bytes.
+            let code = unsafe {
+                match value {
+                    Param::Null => ffi::sqlite3_bind_null(stmt, at),
+                    Param::Bool(b) => ffi::sqlite3_bind_int64(stmt, at, i64::from(*b)),
+                    Param::I64(i) => ffi::sqlite3_bind_int64(stmt, at, *i),
+                    Param::F64(x) => ffi::sqlite3_bind_double(stmt, at, *x),
+                    Param::Str(s) => ffi::sqlite3_bind_text64(
+                        stmt,
+                        at,
+                        s.as_ptr().cast(),
+                        s.len() as u64,
+                        ffi::SQLITE_TRANSIENT(),
+                        u8::try_from(ffi::SQLITE_UTF8).unwrap_or(1),
+                    ),
+                    Param::Bytes(b) => {
+                        ffi::sqlite3_bind_blob64(stmt, at, b.as_ptr().cast(), b.len() as u64, ffi::SQLITE_TRANSIENT())
+                    }
+                    other => {
+                        return Err(Error::statement(format!(
+                            "parameters of type {} are not supported by SQL connections",
+                            other.type_name()
+                        )));
+                    }
+                }
+            };
+            if code != ffi::SQLITE_OK {
+                // SAFETY: `db` is open.
+                return Err(unsafe { sqlite_error(self.db, code) });
+            }
+        }
+        Ok(())
+    }
+
+    fn column_count(&self) -> c_int {
+        // SAFETY: live statement.
+        unsafe { ffi::sqlite3_column_count(self.raw.as_ptr()) }
+    }
+
+    fn column_name(&self, index: c_int) -> String {
+        // SAFETY: live statement, index in range; the name is a NUL-terminated UTF-8 string
+        // valid until the next call on the statement, and copied at once.
+        unsafe { c_text(ffi::sqlite3_column_name(self.raw.as_ptr(), index)) }.unwrap_or_default()
+    }
+
+    fn declared_kind(&self, index: c_int) -> Kind {
+        // SAFETY: as in `column_name`.
+        let declared = unsafe { c_text(ffi::sqlite3_column_decltype(self.raw.as_ptr(), index)) };
+        declared.map_or(Kind::Undecided, |d| kind_of_declared(&d))
+    }
+
+    fn read_all(
+        &self,
+        values: &[Param],
+        batch_size: usize,
+    ) -> Result<std::result::Result<(SchemaRef, Vec<RecordBatch>), Declined>> {
+        self.bind(values)?;
+        let count = self.column_count();
+        let plan = (0..count).map(|i| (self.column_name(i), self.declared_kind(i))).collect();
+        let names: Vec<String> = (0..count).map(|i| self.column_name(i)).collect();
+        let mut columns = Batches::new(plan, batch_size);
+        let mut batches = Vec::new();
+        let mut row = 0_usize;
+        loop {
+            // SAFETY: live statement.
+            let code = unsafe { ffi::sqlite3_step(self.raw.as_ptr()) };
+            match code {
+                ffi::SQLITE_ROW => {}
+                ffi::SQLITE_DONE => break,
+                // sqlx knows how to wait for a locked database: let it run the query
+                ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED if row == 0 => return Ok(Err(Declined)),
+                // SAFETY: `db` is open.
+                code => return Err(unsafe { sqlite_error(self.db, code) }),
+            }
+            for (index, column) in columns.columns().iter_mut().enumerate() {
+                let at = c_int::try_from(index).unwrap_or(c_int::MAX);
+                if !self.append(column, at, &names[index], row)? {
+                    return Ok(Err(Declined));
+                }
+            }
+            row += 1;
+            if let Some(batch) = columns.row_done()? {
+                batches.push(batch);
+            }
+        }
+        let (schema, rest) = columns.into_batches()?;
+        batches.extend(rest);
+        Ok(Ok((schema, batches)))
+    }
+
+    /// Appends one value; `false` when the sqlx path must decide (a date form not parsed here).
+    fn append(&self, column: &mut Column, index: c_int, name: &str, row: usize) -> Result<bool> {
+        let stmt = self.raw.as_ptr();
+        // SAFETY (every call below): `stmt` has a current row and `index` is in range; text and
+        // blob pointers are read at once, before any other call on the statement.
+        let class = unsafe { ffi::sqlite3_column_type(stmt, index) };
+        if class == ffi::SQLITE_NULL {
+            column.append_null();
+            return Ok(true);
+        }
+        if let Column::Undecided(_) = column {
+            let kind = match class {
+                ffi::SQLITE_INTEGER => Kind::I64,
+                ffi::SQLITE_FLOAT => Kind::F64,
+                ffi::SQLITE_BLOB => Kind::Bytes,
+                _ => Kind::Text,
+            };
+            column.decide(kind, 1024);
+        }
+        if class == ffi::SQLITE_FLOAT && matches!(column, Column::I64(_)) {
+            column.widen_to_f64();
+        }
+        let int = || unsafe { ffi::sqlite3_column_int64(stmt, index) };
+        let real = || unsafe { ffi::sqlite3_column_double(stmt, index) };
+        let bytes = || unsafe { column_bytes(stmt, index, class == ffi::SQLITE_BLOB) };
+        let text = || std::str::from_utf8(bytes()).map_err(|_| mismatch(name, row, "non-UTF-8 TEXT", "Utf8"));
+        match (column, class) {
+            (Column::I64(b), ffi::SQLITE_INTEGER) => b.append_value(int()),
+            (Column::F64(b), ffi::SQLITE_FLOAT | ffi::SQLITE_INTEGER) => b.append_value(real()),
+            (Column::Text(b), ffi::SQLITE_TEXT) => b.append_value(text()?),
+            (Column::Text(b), ffi::SQLITE_INTEGER) => b.append_value(int().to_string()),
+            (Column::Text(b), ffi::SQLITE_FLOAT) => b.append_value(real().to_string()),
+            (Column::Bytes(b), ffi::SQLITE_BLOB | ffi::SQLITE_TEXT) => b.append_value(bytes()),
+            (Column::Bool(b), ffi::SQLITE_INTEGER) => b.append_value(int() != 0),
+            (Column::Date(b), ffi::SQLITE_TEXT) => match parse_date(text()?) {
+                Some(date) => b.append_value(date32(date)),
+                None => return Ok(false),
+            },
+            (Column::Time(b), ffi::SQLITE_TEXT) => match parse_time(text()?) {
+                Some(time) => b.append_value(time64(time)),
+                None => return Ok(false),
+            },
+            (Column::Timestamp(b), ffi::SQLITE_TEXT) => match parse_datetime(text()?) {
+                Some(ts) => b.append_value(timestamp(ts)),
+                None => return Ok(false),
+            },
+            (Column::Timestamp(b), ffi::SQLITE_INTEGER) => match DateTime::from_timestamp(int(), 0) {
+                Some(ts) => b.append_value(ts.timestamp_micros()),
+                None => return Ok(false),
+            },
+            (Column::Date(_) | Column::Time(_) | Column::Timestamp(_), _) => return Ok(false),
+            (column, _) => {
+                let found = match class {
+                    ffi::SQLITE_INTEGER => "INTEGER",
+                    ffi::SQLITE_FLOAT => "REAL",
+                    ffi::SQLITE_TEXT => "TEXT",
+                    _ => "BLOB",
+                };
+                return Err(mismatch(name, row, found, &column.data_type().to_string()));
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// The bytes of a TEXT or BLOB value of the current row.
+///
+/// # Safety
+/// `stmt` has a current row, `index` is in range, and the slice is used before any other call
+/// on the statement.
+unsafe fn column_bytes<'a>(stmt: *mut ffi::sqlite3_stmt, index: c_int, blob: bool) -> &'a [u8] {
+    // SAFETY: per the function's contract; the pointer is fetched before the length, as SQLite
+    // requires, and a NULL pointer (an empty value) becomes an empty slice.
+    unsafe {
+        let data: *const u8 =
+            if blob { ffi::sqlite3_column_blob(stmt, index).cast() } else { ffi::sqlite3_column_text(stmt, index) };
+        let length = usize::try_from(ffi::sqlite3_column_bytes(stmt, index)).unwrap_or(0);
+        if data.is_null() || length == 0 { &[] } else { std::slice::from_raw_parts(data, length) }
+    }
+}
+
+/// A NUL-terminated C string as an owned `String`.
+///
+/// # Safety
+/// `text` is NULL or a valid NUL-terminated string.
+unsafe fn c_text(text: *const c_char) -> Option<String> {
+    // SAFETY: per the function's contract.
+    (!text.is_null()).then(|| unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned())
+}
+
+/// The database's error for a failed call, as a statement error.
+///
+/// # Safety
+/// `db` is an open connection.
+unsafe fn sqlite_error(db: NonNull<ffi::sqlite3>, code: c_int) -> Error {
+    // SAFETY: per the function's contract.
+    let message = unsafe { c_text(ffi::sqlite3_errmsg(db.as_ptr())) }.unwrap_or_default();
+    Error::statement(format!("(code: {code}) {message}"))
+}
+
+/// The column kind of a declared type, by the same rules as sqlx (and SQLite's affinities).
+pub(crate) fn kind_of_declared(declared: &str) -> Kind {
+    let d = declared.to_ascii_lowercase();
+    match d.as_str() {
+        "boolean" | "bool" => Kind::Bool,
+        "date" => Kind::Date,
+        "time" => Kind::Time,
+        "datetime" | "timestamp" => Kind::Timestamp,
+        _ if d.contains("int") => Kind::I64,
+        _ if d.contains("char") || d.contains("clob") || d.contains("text") => Kind::Text,
+        _ if d.contains("blob") => Kind::Bytes,
+        _ if d.contains("real") || d.contains("floa") || d.contains("doub") => Kind::F64,
+        _ => Kind::Undecided,
+    }
+}
+
+fn parse_date(text: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
+
+fn parse_time(text: &str) -> Option<NaiveTime> {
+    ["%H:%M:%S%.f", "%H:%M:%S", "%H:%M"].iter().find_map(|f| NaiveTime::parse_from_str(text, f).ok())
+}
+
+fn parse_datetime(text: &str) -> Option<NaiveDateTime> {
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        .or_else(|| parse_date(text).and_then(|d| d.and_hms_opt(0, 0, 0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_types_follow_sqlx() {
+        for (declared, kind) in [
+            ("INTEGER", Kind::I64),
+            ("BIGINT", Kind::I64),
+            ("VARCHAR(10)", Kind::Text),
+            ("DOUBLE PRECISION", Kind::F64),
+            ("BOOLEAN", Kind::Bool),
+            ("DATETIME", Kind::Timestamp),
+            ("NUMERIC", Kind::Undecided),
+            ("DECIMAL(10,2)", Kind::Undecided),
+        ] {
+            assert_eq!(kind_of_declared(declared), kind, "{declared}");
+        }
+    }
+
+    #[test]
+    fn date_and_time_forms() {
+        assert!(parse_datetime("2024-02-29 13:45:30").is_some());
+        assert!(parse_datetime("2024-02-29T13:45:30.123").is_some());
+        assert!(parse_datetime("2024-02-29").is_some());
+        assert!(parse_datetime("yesterday").is_none());
+        assert_eq!(time64(parse_time("13:45:30.25").unwrap()), 49_530_250_000);
+    }
+}
