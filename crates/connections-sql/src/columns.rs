@@ -13,7 +13,7 @@ use connections_core::{Error, Result};
 use sqlx::types::BigDecimal;
 use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 
-/// The Arrow type a result column is built as.
+/// The Arrow type a result column is built as. (Each backend makes only some of the kinds.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Bool,
