@@ -1,6 +1,6 @@
 //! Command-line flags and help text for every task.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Development tasks for the `connections` workspace.
 #[derive(Debug, Parser)]
@@ -25,6 +25,17 @@ pub(crate) enum Cmd {
     /// CONNECTIONS_TEST_POSTGRES_URL and CONNECTIONS_TEST_MYSQL_URL must be set and
     /// reachable, so CI never silently skips tests.
     Ci(Ci),
+    /// Time a cold `query` of a generated table into Arrow, and a cache hit, on SQLite,
+    /// PostgreSQL and MariaDB, side by side with connectorx and `psql COPY`.
+    ///
+    /// Builds the `load` benchmark of the `connections` crate once and runs it as a fresh
+    /// process for every measurement. Generates the table in each backend unless it already
+    /// holds --rows rows (SQLite: target/bench/bench.db; PostgreSQL:
+    /// CONNECTIONS_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test; MariaDB:
+    /// CONNECTIONS_TEST_MYSQL_URL, default mysql://root@127.0.0.1:3306/test). connectorx is
+    /// installed into a virtualenv under target/bench/venv. Prints a table and writes it to
+    /// target/bench/results.json.
+    Bench(Bench),
 }
 
 /// Flags of `cargo xtask test`.
@@ -39,3 +50,45 @@ pub(crate) struct Test {
 /// Flags of `cargo xtask ci`.
 #[derive(Debug, Default, Args)]
 pub(crate) struct Ci {}
+
+/// Flags of `cargo xtask bench`.
+#[derive(Debug, Args)]
+pub(crate) struct Bench {
+    /// Rows of the generated table.
+    #[arg(long, default_value_t = 1_000_000, value_parser = parse_count)]
+    pub(crate) rows: u64,
+    /// The backends to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres,mysql")]
+    pub(crate) backends: Vec<BenchBackend>,
+    /// Leave connectorx out (no virtualenv, no Python).
+    #[arg(long)]
+    pub(crate) no_peer: bool,
+    /// Fresh processes per cold measurement; the table shows the median.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) repeat: u32,
+    /// Cache hits timed after one cold query.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) hits: u32,
+}
+
+/// A database `cargo xtask bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum BenchBackend {
+    /// Embedded SQLite, in target/bench/bench.db.
+    Sqlite,
+    /// PostgreSQL at CONNECTIONS_TEST_POSTGRES_URL.
+    #[value(alias = "postgresql")]
+    Postgres,
+    /// MariaDB (or MySQL) at CONNECTIONS_TEST_MYSQL_URL.
+    #[value(alias = "mariadb")]
+    Mysql,
+}
+
+/// A positive count; `_` separators allowed (`1_000_000`).
+fn parse_count(text: &str) -> Result<u64, String> {
+    match text.replace('_', "").parse::<u64>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(err) => Err(err.to_string()),
+    }
+}

@@ -3,6 +3,7 @@
 //! The alias in `.cargo/config.toml` maps `cargo xtask` to
 //! `cargo run --package xtask --bin xtask --`. Every task runs from the project root.
 
+mod bench;
 mod ci;
 mod flags;
 mod test;
@@ -20,6 +21,7 @@ fn main() -> anyhow::Result<()> {
     match Xtask::parse().cmd {
         Cmd::Test(cmd) => cmd.run(&sh),
         Cmd::Ci(cmd) => cmd.run(&sh), // exactly what CI runs, runnable locally
+        Cmd::Bench(cmd) => cmd.run(&sh),
     }
 }
 
