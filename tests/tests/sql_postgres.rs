@@ -145,8 +145,7 @@ async fn postgres_wrong_user_and_unreachable_server_fail_clearly_without_the_pas
     p.write(
         p.project_secrets(),
         "[connections.nobody]\ntype = 'sql'\nurl = 'postgresql://no_such_role_x:pa55word-Q@127.0.0.1:5432/test'\n\
-         [connections.nowhere]\ntype = 'sql'\ndialect = 'postgresql'\nusername = 'u'\npassword = 'pa55word-Q'\nhost = '127.0.0.1'\nport = 1\ndatabase = 'test'\n\
-         [connections.nowhere.create_engine_kwargs]\npool_timeout = 1\n",
+         [connections.nowhere]\ntype = 'sql'\ndialect = 'postgresql'\nusername = 'u'\npassword = 'pa55word-Q'\nhost = '127.0.0.1'\nport = 1\ndatabase = 'test'\n",
     );
     let store = p.store();
     for name in ["nobody", "nowhere"] {
@@ -155,5 +154,7 @@ async fn postgres_wrong_user_and_unreachable_server_fail_clearly_without_the_pas
         let chain = format!("{} {err:?}", error_chain(&err));
         assert!(!chain.contains("pa55word-Q"), "leaked: {chain}");
         assert!(chain.contains(&format!("connection \"{name}\" (type sql) failed to connect")), "{chain}");
+        let reason = if name == "nobody" { "no_such_role_x" } else { "Connection refused" };
+        assert!(chain.contains(reason), "the server's own reason is kept: {chain}");
     }
 }

@@ -204,10 +204,19 @@ impl SqlPool {
 }
 
 /// A pool of `DB` with the configuration's engine options, with one connection opened.
+///
+/// For a server, one plain connection is made and closed first: a refused connection, a wrong
+/// password or an unknown database then fails at once with the server's own reason, where the
+/// pool would keep retrying until its acquire timeout and report only that it timed out.
 async fn pool<DB: sqlx::Database>(
     config: &SqlConfig,
     options: <DB::Connection as sqlx::Connection>::Options,
 ) -> Result<sqlx::Pool<DB>> {
+    use sqlx::{ConnectOptions as _, Connection as _};
+    if config.backend != Backend::Sqlite {
+        let probe = options.connect().await.map_err(classify_connect)?;
+        let _ = probe.close().await; // it served its purpose; a failed goodbye changes nothing
+    }
     crate::options::pool_options::<DB>(&config.engine).connect_with(options).await.map_err(classify_connect)
 }
 
