@@ -126,6 +126,40 @@ impl Column {
         }
     }
 
+    /// Finishes the column and makes its builder ready for `rows` more values, variable-length
+    /// columns with room for about as many bytes as this batch held: the next batch then never
+    /// regrows its buffers, and their capacity matches what they hold.
+    pub(crate) fn finish_and_presize(&mut self, rows: usize) -> Result<ArrayRef> {
+        let data = match self {
+            Self::Text(b) => b.values_slice().len(),
+            Self::Bytes(b) => b.values_slice().len(),
+            _ => 0,
+        };
+        let array = self.finish()?;
+        let data = data + data / 16;
+        match self {
+            Self::Bool(b) => *b = BooleanBuilder::with_capacity(rows),
+            Self::I8(b) => *b = Int8Builder::with_capacity(rows),
+            Self::I16(b) => *b = Int16Builder::with_capacity(rows),
+            Self::I32(b) => *b = Int32Builder::with_capacity(rows),
+            Self::I64(b) => *b = Int64Builder::with_capacity(rows),
+            Self::U8(b) => *b = UInt8Builder::with_capacity(rows),
+            Self::U16(b) => *b = UInt16Builder::with_capacity(rows),
+            Self::U32(b) => *b = UInt32Builder::with_capacity(rows),
+            Self::U64(b) => *b = UInt64Builder::with_capacity(rows),
+            Self::F32(b) => *b = Float32Builder::with_capacity(rows),
+            Self::F64(b) => *b = Float64Builder::with_capacity(rows),
+            Self::Date(b) => *b = Date32Builder::with_capacity(rows),
+            Self::Time(b) => *b = Time64MicrosecondBuilder::with_capacity(rows),
+            Self::Timestamp(b) => *b = TimestampMicrosecondBuilder::with_capacity(rows),
+            Self::TimestampUtc(b) => *b = TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            Self::Text(b) => *b = StringBuilder::with_capacity(rows, data),
+            Self::Bytes(b) => *b = BinaryBuilder::with_capacity(rows, data),
+            _ => {} // decimals, lists and undecided columns grow as they go
+        }
+        Ok(array)
+    }
+
     /// Decides an undecided column: makes a builder of `kind` holding the NULLs seen so far.
     pub(crate) fn decide(&mut self, kind: Kind, capacity: usize) {
         if let Self::Undecided(nulls) = *self {
@@ -314,7 +348,7 @@ pub(crate) struct Batches {
 impl Batches {
     /// Columns of the given names and kinds.
     pub(crate) fn new(columns: Vec<(String, Kind)>, batch_size: usize) -> Self {
-        let capacity = batch_size.min(8192);
+        let capacity = batch_size.min(1024); // small results stay small; full batches presize the next
         let (names, kinds): (Vec<String>, Vec<Kind>) = columns.into_iter().unzip();
         let columns = kinds.into_iter().map(|k| Column::new(k, capacity)).collect();
         Self { names, columns, rows: 0, batch_size: batch_size.max(1) }
@@ -334,7 +368,8 @@ impl Batches {
     /// Finishes the rows appended so far into a batch.
     pub(crate) fn cut(&mut self) -> Result<RecordBatch> {
         let schema = self.schema();
-        let arrays = self.columns.iter_mut().map(Column::finish).collect::<Result<Vec<_>>>()?;
+        let rows = self.batch_size;
+        let arrays = self.columns.iter_mut().map(|c| c.finish_and_presize(rows)).collect::<Result<Vec<_>>>()?;
         self.rows = 0;
         let options = connections_core::arrow::array::RecordBatchOptions::new()
             .with_row_count(Some(arrays.first().map_or(0, |a| a.len())));
