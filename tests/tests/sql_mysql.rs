@@ -51,7 +51,7 @@ async fn mysql_types_to_arrow() {
             DataType::Date32,
             DataType::Time64(TimeUnit::Microsecond),
             DataType::Timestamp(TimeUnit::Microsecond, None),
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
             // MariaDB's JSON is a LONGTEXT with a binary collation, which the protocol reports
             // as binary (MySQL's native JSON type arrives as Utf8)
             if json_is_binary { DataType::Binary } else { DataType::Utf8 },

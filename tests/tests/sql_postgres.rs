@@ -52,7 +52,7 @@ async fn postgres_types_to_arrow() {
             DataType::Date32,
             DataType::Time64(TimeUnit::Microsecond),
             DataType::Timestamp(TimeUnit::Microsecond, None),
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
             DataType::Utf8,
             DataType::Utf8,
             DataType::Utf8,
@@ -157,4 +157,38 @@ async fn postgres_wrong_user_and_unreachable_server_fail_clearly_without_the_pas
         let reason = if name == "nobody" { "no_such_role_x" } else { "Connection refused" };
         assert!(chain.contains(reason), "the server's own reason is kept: {chain}");
     }
+}
+
+/// A parameterless `select` of plain types is read as binary COPY, a `query_stream` row by row:
+/// both must give the same Arrow data.
+#[tokio::test]
+async fn postgres_copy_and_row_paths_agree() {
+    use futures_util::TryStreamExt as _;
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open_sql(&url, "pg_agree").await;
+    let t = unique_table("pg_agree");
+    conn.execute(&format!(
+        "create table {t} (b boolean, i2 smallint, i4 integer, i8 bigint, f4 real, f8 double precision, tx text,
+          vc varchar(9), ch char(3), by bytea, d date, tm time, ts timestamp, tz timestamptz, u uuid)"
+    ))
+    .await
+    .unwrap();
+    conn.execute(&format!(
+        "insert into {t} select i % 2 = 0, i, i * 1000, i::bigint * 1000000000, i / 3.0, i / 7.0, 'row ' || i, 'v' || i,
+           'c', decode(lpad(to_hex(i), 4, '0'), 'hex'), date '1999-12-31' + i, time '00:00:01' + i * interval '1 second',
+           timestamp '1969-12-31 23:59:59' + i * interval '1 day', timestamptz '2000-01-01 00:00:00+05' + i * interval '1 hour',
+           md5(i::text)::uuid
+         from generate_series(1, 3000) as i"
+    ))
+    .await
+    .unwrap();
+    conn.execute(&format!("insert into {t} (i4) values (null)")).await.unwrap();
+    let sql = format!("select * from {t} order by i2 nulls last");
+    let copied = conn.query(sql.clone()).await.unwrap();
+    let streamed: Vec<_> = conn.query_stream(&sql, 1000).await.unwrap().try_collect().await.unwrap();
+    let streamed = connections::DataFrame::new(streamed[0].schema(), streamed).unwrap();
+    conn.execute(&format!("drop table {t}")).await.unwrap();
+    assert_eq!(copied.num_rows(), 3001);
+    assert_eq!(copied.schema(), streamed.schema());
+    assert_eq!(copied.to_csv_string().unwrap(), streamed.to_csv_string().unwrap());
 }

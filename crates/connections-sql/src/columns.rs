@@ -55,6 +55,10 @@ pub(crate) enum Elem {
     Text,
 }
 
+/// The time zone of timestamps with time zone: UTC, written as an offset so that Arrow can
+/// display and write them without a time-zone database.
+pub(crate) const UTC: &str = "+00:00";
+
 /// The largest precision of `Decimal128`.
 const MAX_PRECISION: u8 = 38;
 
@@ -111,7 +115,7 @@ impl Column {
             Kind::Time => Self::Time(Time64MicrosecondBuilder::with_capacity(capacity)),
             Kind::Timestamp => Self::Timestamp(TimestampMicrosecondBuilder::with_capacity(capacity)),
             Kind::TimestampUtc => {
-                Self::TimestampUtc(TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"))
+                Self::TimestampUtc(TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone(UTC))
             }
             Kind::List(elem) => match elem {
                 Elem::Bool => Self::ListBool(ListBuilder::new(BooleanBuilder::new())),
@@ -152,7 +156,7 @@ impl Column {
             Self::Date(b) => *b = Date32Builder::with_capacity(rows),
             Self::Time(b) => *b = Time64MicrosecondBuilder::with_capacity(rows),
             Self::Timestamp(b) => *b = TimestampMicrosecondBuilder::with_capacity(rows),
-            Self::TimestampUtc(b) => *b = TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            Self::TimestampUtc(b) => *b = TimestampMicrosecondBuilder::with_capacity(rows).with_timezone(UTC),
             Self::Text(b) => *b = StringBuilder::with_capacity(rows, data),
             Self::Bytes(b) => *b = BinaryBuilder::with_capacity(rows, data),
             _ => {} // decimals, lists and undecided columns grow as they go
@@ -234,7 +238,7 @@ impl Column {
             Self::Date(_) => DataType::Date32,
             Self::Time(_) => DataType::Time64(TimeUnit::Microsecond),
             Self::Timestamp(_) => DataType::Timestamp(TimeUnit::Microsecond, None),
-            Self::TimestampUtc(_) => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Self::TimestampUtc(_) => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
             Self::ListBool(_) => list(DataType::Boolean),
             Self::ListI16(_) => list(DataType::Int16),
             Self::ListI32(_) => list(DataType::Int32),

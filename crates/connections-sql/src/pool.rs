@@ -139,6 +139,14 @@ impl SqlPool {
             #[cfg(feature = "postgres")]
             PoolKind::Postgres(pool) => {
                 let mut conn = pool.acquire().await.map_err(classify)?;
+                if let Sink::Collect(batches) = sink
+                    && rewritten.values.is_empty()
+                    && let Some((schema, found)) =
+                        backend::postgres_copy::collect(&mut conn, &rewritten.sql, batch_size).await?
+                {
+                    batches.extend(found);
+                    return Ok(schema);
+                }
                 backend::postgres::fetch(&mut conn, &rewritten.sql, &rewritten.values, batch_size, sink).await
             }
             #[cfg(feature = "mysql")]
