@@ -315,3 +315,17 @@ async fn the_fast_path_and_the_sqlx_path_agree() {
         assert_eq!(fast.to_csv_string().unwrap(), slow.to_csv_string().unwrap(), "{sql}");
     }
 }
+
+/// A synchronous program: the blocking facade opens and queries (the SQLite fast path runs on
+/// the facade's runtime).
+#[test]
+fn the_blocking_facade_queries_sqlite() {
+    let (_p, store) = sqlite_project("blocking");
+    let conn = connections::blocking::connection("blocking").with_type("sql").secrets_store(store).open().unwrap();
+    let sql = conn.as_async().downcast::<SqlConnection>().unwrap();
+    connections::blocking::block_on(sql.execute("create table t (x integer)")).unwrap();
+    connections::blocking::block_on(sql.execute("insert into t values (1), (2)")).unwrap();
+    assert_eq!(conn.query("select * from t").unwrap().num_rows(), 2);
+    let df = conn.query_with("select * from t where x = :x", [("x", 2)], None).unwrap();
+    assert_eq!(df.num_rows(), 1);
+}
