@@ -212,7 +212,7 @@ fn append(column: &mut Column, wire: Wire, value: &[u8]) -> Result<()> {
         (Column::Text(b), Wire::Uuid) => b.append_value(sqlx::types::Uuid::from_bytes(fixed(value)?).to_string()),
         (Column::Bytes(b), Wire::Bytes) => b.append_value(value),
         (Column::Date(b), Wire::Date) => {
-            b.append_value(i32::from_be_bytes(fixed(value)?).saturating_add(PG_EPOCH_DAYS))
+            b.append_value(i32::from_be_bytes(fixed(value)?).saturating_add(PG_EPOCH_DAYS));
         }
         (Column::Time(b), Wire::Time) => b.append_value(i64::from_be_bytes(fixed(value)?)),
         (Column::Timestamp(b) | Column::TimestampUtc(b), Wire::Timestamp | Wire::TimestampUtc) => {
