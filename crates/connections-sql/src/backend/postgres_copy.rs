@@ -24,42 +24,33 @@ const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// The signature that starts a binary COPY stream.
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 
-/// How one column's binary values are decoded.
+/// How one column's binary values are decoded: by the column's builder, except UUIDs, which are
+/// 16 bytes on the wire and canonical text in the column.
 #[derive(Clone, Copy)]
 enum Wire {
-    Bool,
-    I16,
-    I32,
-    I64,
-    F32,
-    F64,
-    Text,
-    Bytes,
-    Date,
-    Time,
-    Timestamp,
-    TimestampUtc,
+    Plain,
     Uuid,
 }
 
 /// The column's kind and wire decoding, for the types this path reads.
 fn wire(type_name: &str) -> Option<(Kind, Wire)> {
-    Some(match type_name {
-        "BOOL" => (Kind::Bool, Wire::Bool),
-        "INT2" => (Kind::I16, Wire::I16),
-        "INT4" => (Kind::I32, Wire::I32),
-        "INT8" => (Kind::I64, Wire::I64),
-        "FLOAT4" => (Kind::F32, Wire::F32),
-        "FLOAT8" => (Kind::F64, Wire::F64),
-        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => (Kind::Text, Wire::Text),
-        "BYTEA" => (Kind::Bytes, Wire::Bytes),
-        "DATE" => (Kind::Date, Wire::Date),
-        "TIME" => (Kind::Time, Wire::Time),
-        "TIMESTAMP" => (Kind::Timestamp, Wire::Timestamp),
-        "TIMESTAMPTZ" => (Kind::TimestampUtc, Wire::TimestampUtc),
-        "UUID" => (Kind::Text, Wire::Uuid),
+    let kind = match type_name {
+        "BOOL" => Kind::Bool,
+        "INT2" => Kind::I16,
+        "INT4" => Kind::I32,
+        "INT8" => Kind::I64,
+        "FLOAT4" => Kind::F32,
+        "FLOAT8" => Kind::F64,
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => Kind::Text,
+        "BYTEA" => Kind::Bytes,
+        "DATE" => Kind::Date,
+        "TIME" => Kind::Time,
+        "TIMESTAMP" => Kind::Timestamp,
+        "TIMESTAMPTZ" => Kind::TimestampUtc,
+        "UUID" => return Some((Kind::Text, Wire::Uuid)),
         _ => return None,
-    })
+    };
+    Some((kind, Wire::Plain))
 }
 
 /// Whether the statement is a query COPY can wrap and that changes nothing.
@@ -200,22 +191,22 @@ fn fixed<const N: usize>(value: &[u8]) -> Result<[u8; N]> {
 
 fn append(column: &mut Column, wire: Wire, value: &[u8]) -> Result<()> {
     match (column, wire) {
-        (Column::Bool(b), Wire::Bool) => b.append_value(value.first().is_some_and(|v| *v != 0)),
-        (Column::I16(b), Wire::I16) => b.append_value(i16::from_be_bytes(fixed(value)?)),
-        (Column::I32(b), Wire::I32) => b.append_value(i32::from_be_bytes(fixed(value)?)),
-        (Column::I64(b), Wire::I64) => b.append_value(i64::from_be_bytes(fixed(value)?)),
-        (Column::F32(b), Wire::F32) => b.append_value(f32::from_be_bytes(fixed(value)?)),
-        (Column::F64(b), Wire::F64) => b.append_value(f64::from_be_bytes(fixed(value)?)),
-        (Column::Text(b), Wire::Text) => {
+        (Column::Text(b), Wire::Uuid) => b.append_value(sqlx::types::Uuid::from_bytes(fixed(value)?).to_string()),
+        (Column::Bool(b), Wire::Plain) => b.append_value(value.first().is_some_and(|v| *v != 0)),
+        (Column::I16(b), Wire::Plain) => b.append_value(i16::from_be_bytes(fixed(value)?)),
+        (Column::I32(b), Wire::Plain) => b.append_value(i32::from_be_bytes(fixed(value)?)),
+        (Column::I64(b), Wire::Plain) => b.append_value(i64::from_be_bytes(fixed(value)?)),
+        (Column::F32(b), Wire::Plain) => b.append_value(f32::from_be_bytes(fixed(value)?)),
+        (Column::F64(b), Wire::Plain) => b.append_value(f64::from_be_bytes(fixed(value)?)),
+        (Column::Text(b), Wire::Plain) => {
             b.append_value(std::str::from_utf8(value).map_err(|_| Error::statement("text that is not UTF-8"))?);
         }
-        (Column::Text(b), Wire::Uuid) => b.append_value(sqlx::types::Uuid::from_bytes(fixed(value)?).to_string()),
-        (Column::Bytes(b), Wire::Bytes) => b.append_value(value),
-        (Column::Date(b), Wire::Date) => {
+        (Column::Bytes(b), Wire::Plain) => b.append_value(value),
+        (Column::Date(b), Wire::Plain) => {
             b.append_value(i32::from_be_bytes(fixed(value)?).saturating_add(PG_EPOCH_DAYS));
         }
-        (Column::Time(b), Wire::Time) => b.append_value(i64::from_be_bytes(fixed(value)?)),
-        (Column::Timestamp(b) | Column::TimestampUtc(b), Wire::Timestamp | Wire::TimestampUtc) => {
+        (Column::Time(b), Wire::Plain) => b.append_value(i64::from_be_bytes(fixed(value)?)),
+        (Column::Timestamp(b) | Column::TimestampUtc(b), Wire::Plain) => {
             b.append_value(i64::from_be_bytes(fixed(value)?).saturating_add(PG_EPOCH_MICROS));
         }
         _ => return Err(malformed()),
@@ -246,7 +237,7 @@ mod tests {
         data.extend_from_slice(&[255, 255]); // trailer
         let mut decoder = Decoder {
             columns: Batches::new(vec![("x".into(), Kind::I64)], 10),
-            wires: vec![Wire::I64],
+            wires: vec![Wire::Plain],
             batches: Vec::new(),
             header: false,
         };
