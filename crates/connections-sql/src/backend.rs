@@ -77,9 +77,14 @@ macro_rules! fetch_loop {
 }
 pub(crate) use fetch_loop;
 
-/// The `fetch` and `execute` functions of a backend module, over its connection type.
+/// The `fetch` and `execute` functions of a backend module, over its connection type and the
+/// query to start from (MySQL: with an empty argument list, so that even a parameterless query
+/// uses the binary protocol, whose dates need no text parsing).
 macro_rules! backend_fns {
     ($conn:ty) => {
+        $crate::backend::backend_fns!($conn, |sql| sqlx::query(sql));
+    };
+    ($conn:ty, $start:expr) => {
         /// Runs a query on one connection, handing batches of `batch_size` rows to `sink`.
         pub(crate) async fn fetch(
             conn: &mut $conn,
@@ -88,7 +93,7 @@ macro_rules! backend_fns {
             batch_size: usize,
             sink: &mut $crate::backend::Sink<'_>,
         ) -> connections_core::Result<connections_core::arrow::datatypes::SchemaRef> {
-            let query = $crate::backend::bind_params!(sqlx::query(sql), values);
+            let query = $crate::backend::bind_params!(($start)(sql), values);
             $crate::backend::fetch_loop!(&mut *conn, query, sql, batch_size, sink, plan, append)
         }
 
@@ -98,7 +103,7 @@ macro_rules! backend_fns {
             sql: &str,
             values: &[connections_core::Param],
         ) -> connections_core::Result<u64> {
-            let query = $crate::backend::bind_params!(sqlx::query(sql), values);
+            let query = $crate::backend::bind_params!(($start)(sql), values);
             query.execute(conn).await.map(|done| done.rows_affected()).map_err($crate::error::classify)
         }
     };

@@ -90,4 +90,4 @@ fn append(column: &mut Column, decoder: &Decoder, row: &MySqlRow, index: usize, 
     Ok(())
 }
 
-super::backend_fns!(MySqlConnection);
+super::backend_fns!(MySqlConnection, |sql| sqlx::query_with(sql, sqlx::mysql::MySqlArguments::default()));
