@@ -114,12 +114,20 @@ impl ConnectionBuilder {
     /// Opens (or returns the cached) connection: resolves the type, validates the configuration
     /// and connects.
     pub async fn open(self) -> Result<Connection> {
+        self.open_with_fallback(None).await
+    }
+
+    /// Opens the connection; when no type is given or can be inferred, `fallback` is used.
+    async fn open_with_fallback(self, fallback: Option<&'static str>) -> Result<Connection> {
         if self.max_entries == Some(0) {
             return Err(Error::InvalidArgument { argument: "max_entries", reason: "must be at least 1".into() });
         }
         let name = resolve_name(&self.name)?;
         let store = self.store.clone().unwrap_or_else(|| secrets_store().clone());
-        let ty = resolve_type(&name, self.type_name.as_deref(), &store)?;
+        let ty = match (resolve_type(&name, self.type_name.as_deref(), &store), fallback) {
+            (Err(Error::NoType { .. }), Some(fallback)) => registry::lookup(fallback)?,
+            (resolved, _) => resolved?,
+        };
         let key = OpenKey {
             store: store.id(),
             type_name: ty.name,
@@ -153,19 +161,9 @@ impl ConnectionBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn open_as<C: BaseConnection>(self) -> Result<Arc<C>> {
-        let builder = if self.type_name.is_none() && registry::lookup(C::TYPE_NAME).is_ok() {
-            // the Rust type says which connection type is wanted
-            let name = resolve_name(&self.name)?;
-            let store = self.store.clone().unwrap_or_else(|| secrets_store().clone());
-            match resolve_type(&name, None, &store) {
-                Ok(_) => self,
-                Err(Error::NoType { .. }) => self.with_type(C::TYPE_NAME),
-                Err(other) => return Err(other),
-            }
-        } else {
-            self
-        };
-        builder.open().await?.downcast::<C>()
+        // the Rust type says which connection type is wanted when nothing else does
+        let fallback = registry::lookup(C::TYPE_NAME).is_ok().then_some(C::TYPE_NAME);
+        self.open_with_fallback(fallback).await?.downcast::<C>()
     }
 }
 

@@ -10,7 +10,7 @@ use connections_core::{DataFrame, Param, Result};
 use crate::backend::{self, Sink};
 use crate::error::{classify, classify_connect};
 use crate::options::SqlConfig;
-use crate::placeholders::{self, Style};
+use crate::placeholders::{self, Rewritten, Style};
 use crate::url::Backend;
 
 /// The rows per Arrow batch of a cached query's result.
@@ -107,10 +107,13 @@ impl SqlPool {
         }
     }
 
-    fn echo(&self, sql: &str) {
+    /// Rewrites `:name` placeholders for the backend, and logs the statement when `echo` is on.
+    pub(crate) fn prepare<'q>(&self, sql: &'q str, params: &[(String, Param)]) -> Result<Rewritten<'q>> {
+        let rewritten = placeholders::rewrite(sql, self.style(), params)?;
         if self.echo {
-            tracing::info!(target: "connections_sql::echo", %sql, "statement");
+            tracing::info!(target: "connections_sql::echo", sql = %rewritten.sql, "statement");
         }
+        Ok(rewritten)
     }
 
     /// Runs a query into a `DataFrame`.
@@ -128,8 +131,7 @@ impl SqlPool {
         batch_size: usize,
         sink: &mut Sink<'_>,
     ) -> Result<SchemaRef> {
-        let rewritten = placeholders::rewrite(sql, self.style(), params)?;
-        self.echo(&rewritten.sql);
+        let rewritten = self.prepare(sql, params)?;
         match &self.kind {
             #[cfg(feature = "sqlite")]
             PoolKind::Sqlite(pool) => {
@@ -159,8 +161,7 @@ impl SqlPool {
 
     /// Runs a statement; the number of rows it changed.
     pub(crate) async fn execute(&self, sql: &str, params: &[(String, Param)]) -> Result<u64> {
-        let rewritten = placeholders::rewrite(sql, self.style(), params)?;
-        self.echo(&rewritten.sql);
+        let rewritten = self.prepare(sql, params)?;
         match &self.kind {
             #[cfg(feature = "sqlite")]
             PoolKind::Sqlite(pool) => {

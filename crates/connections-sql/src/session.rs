@@ -7,7 +7,6 @@ use connections_core::{DataFrame, Param, Result};
 
 use crate::backend::{self, Sink};
 use crate::error::classify;
-use crate::placeholders;
 use crate::pool::{QUERY_BATCH_ROWS, SqlPool};
 
 /// An open transaction. Statements and queries in it see each other's changes; nothing is
@@ -46,7 +45,7 @@ impl SqlSession {
         V: Into<Param>,
     {
         let params = crate::named(params);
-        let rewritten = placeholders::rewrite(sql, self.pool.style(), &params)?;
+        let rewritten = self.pool.prepare(sql, &params)?;
         match &mut self.tx {
             #[cfg(feature = "sqlite")]
             Tx::Sqlite(tx) => backend::sqlite::execute(tx, &rewritten.sql, &rewritten.values).await,
@@ -70,7 +69,7 @@ impl SqlSession {
         V: Into<Param>,
     {
         let params = crate::named(params);
-        let rewritten = placeholders::rewrite(sql, self.pool.style(), &params)?;
+        let rewritten = self.pool.prepare(sql, &params)?;
         let mut batches = Vec::new();
         let sink = &mut Sink::Collect(&mut batches);
         let (sql, values) = (&rewritten.sql, &rewritten.values);
