@@ -185,13 +185,13 @@ impl QueryCache {
         if !ran.load(Ordering::Relaxed) && result.is_ok() {
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
         }
-        let stats = self.stats();
+        // field values are only computed when the event is enabled
         tracing::debug!(
             sql = %key.sql,
             hit = !ran.load(Ordering::Relaxed),
-            hits = stats.hits,
-            misses = stats.misses,
-            evictions = stats.evictions,
+            hits = self.counters.hits.load(Ordering::Relaxed),
+            misses = self.counters.misses.load(Ordering::Relaxed),
+            evictions = self.counters.evictions.load(Ordering::Relaxed),
             "query cache"
         );
         result
