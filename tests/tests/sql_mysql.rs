@@ -120,3 +120,56 @@ async fn mysql_wrong_password_fails_clearly_without_the_password() {
         assert!(chain.contains(reason), "the server's own reason is kept: {chain}");
     }
 }
+
+/// A parameterless `select` is read by the bulk reader on a connection of its own, a
+/// `query_stream` row by row through sqlx: both must give the same Arrow data, on every type.
+#[tokio::test]
+async fn mysql_bulk_and_row_paths_agree() {
+    use futures_util::TryStreamExt as _;
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open_sql(&url, "my_agree").await;
+    let t = unique_table("my_agree");
+    conn.execute(&format!(
+        "create table {t} (k int primary key, b boolean, i1 tinyint, u1 tinyint unsigned, i2 smallint,
+          u2 smallint unsigned, i3 mediumint, u3 mediumint unsigned, i4 int, u4 int unsigned, i8 bigint,
+          u8 bigint unsigned, f4 float, f8 double, n decimal(12,3), ch char(3), vc varchar(20), tx text,
+          lt longtext, vb varbinary(8), bl blob, e enum('a','b'), st set('x','y'), y year, bt bit(12), d date,
+          tm time(3), dt datetime, dt6 datetime(6), ts timestamp null)"
+    ))
+    .await
+    .unwrap();
+    let digits = "(select 0 as d union all select 1 union all select 2 union all select 3 union all select 4
+                  union all select 5 union all select 6 union all select 7 union all select 8 union all select 9)";
+    conn.execute(&format!(
+        "insert into {t}
+         select i, i % 2, i % 128 - 64, i % 256, i - 1500, i * 20, i * -1000, i * 5000, i * -100000, i * 1000000,
+           i * -1000000000000, cast(i as unsigned) * 6000000000000000, i / 3, i / 7, i / 8, 'abc', concat('v', i), repeat('t', i % 50),
+           repeat('L', i % 300), unhex(lpad(hex(i), 4, '0')), unhex(hex(i)), if(i % 2 = 0, 'a', 'b'), 'x,y',
+           1901 + i % 250, i % 4096, date_add('1969-12-31', interval i day), sec_to_time(i * 17.125),
+           date_add('1970-01-01 00:00:00', interval i * 3601 second), date_add('1999-12-31 23:59:59.5', interval i * 1000001 microsecond),
+           date_add('2001-02-03 04:05:06', interval i minute)
+         from (select a.d * 1000 + b.d * 100 + c.d * 10 + e.d + 1 as i from {digits} a, {digits} b, {digits} c, {digits} e) s
+         where i <= 3000"
+    ))
+    .await
+    .unwrap();
+    conn.execute(&format!("insert into {t} (k) values (0)")).await.unwrap();
+    let sql = format!("select * from {t} order by k");
+    let bulk = conn.query(sql.clone()).await.unwrap();
+    let rows: Vec<_> = conn.query_stream(&sql, 1000).await.unwrap().try_collect().await.unwrap();
+    let rows = connections::DataFrame::new(rows[0].schema(), rows).unwrap();
+    conn.execute(&format!("drop table {t}")).await.unwrap();
+    assert_eq!(bulk.num_rows(), 3001);
+    assert_eq!(bulk.schema(), rows.schema());
+    assert_eq!(bulk.to_csv_string().unwrap(), rows.to_csv_string().unwrap());
+
+    // the parameterless queries ran on the bulk reader's one connection, the stream on the pool's
+    let id = |df: connections::DataFrame| df.to_csv_string().unwrap();
+    let first = id(conn.query("select connection_id() as id").await.unwrap());
+    let again = id(conn.query("select connection_id() as id, 1 as again").await.unwrap());
+    let streamed: Vec<_> =
+        conn.query_stream("select connection_id() as id", 10).await.unwrap().try_collect().await.unwrap();
+    let streamed = id(connections::DataFrame::new(streamed[0].schema(), streamed).unwrap());
+    assert_eq!(first.lines().nth(1), again.lines().nth(1).map(|l| l.trim_end_matches(",1")), "one bulk connection, reused");
+    assert_ne!(first, streamed, "the stream used a pool connection");
+}

@@ -25,6 +25,9 @@ pub struct SqlPool {
     backend: Backend,
     redacted_url: String,
     echo: bool,
+    /// MySQL/MariaDB: the bulk reader for whole results, where the settings allow one.
+    #[cfg(feature = "mysql")]
+    bulk: Option<backend::mysql_wire::BulkReader>,
 }
 
 enum PoolKind {
@@ -53,7 +56,14 @@ impl SqlPool {
             }
         };
         tracing::debug!(url = %config.url.render_redacted(), "connected");
-        Ok(Self { kind, backend: config.backend, redacted_url: config.url.render_redacted(), echo: config.engine.echo })
+        Ok(Self {
+            kind,
+            backend: config.backend,
+            redacted_url: config.url.render_redacted(),
+            echo: config.engine.echo,
+            #[cfg(feature = "mysql")]
+            bulk: if config.backend == Backend::MySql { backend::mysql_wire::BulkReader::new(&config.url) } else { None },
+        })
     }
 
     /// The database the pool talks to.
@@ -153,6 +163,14 @@ impl SqlPool {
             }
             #[cfg(feature = "mysql")]
             PoolKind::MySql(pool) => {
+                if let Sink::Collect(batches) = sink
+                    && rewritten.values.is_empty()
+                    && let Some(bulk) = &self.bulk
+                    && let Some((schema, found)) = bulk.collect(&rewritten.sql, batch_size).await?
+                {
+                    batches.extend(found);
+                    return Ok(schema);
+                }
                 let mut conn = pool.acquire().await.map_err(classify)?;
                 backend::mysql::fetch(&mut conn, &rewritten.sql, &rewritten.values, batch_size, sink).await
             }

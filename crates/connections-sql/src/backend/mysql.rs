@@ -1,6 +1,7 @@
 //! MySQL and MariaDB rows to Arrow: the column's type decides (see `docs/sql.md` for the table).
 
 use connections_core::Result;
+use sqlx::mysql::types::MySqlTime;
 use sqlx::mysql::{MySqlColumn, MySqlConnection, MySqlRow, MySqlValueRef};
 use sqlx::types::BigDecimal;
 use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
@@ -17,31 +18,37 @@ pub(crate) struct Decoder {
     supported: bool,
 }
 
+/// The Arrow kind of a column of the type sqlx names `type_name`; `None` for a type with no
+/// Arrow mapping. (The bulk reader names its columns' types the same way.)
+pub(crate) fn kind_of(type_name: &str) -> Option<Kind> {
+    Some(match type_name {
+        "BOOLEAN" => Kind::Bool,
+        "TINYINT" => Kind::I8,
+        "SMALLINT" => Kind::I16,
+        "MEDIUMINT" | "INT" => Kind::I32,
+        "BIGINT" => Kind::I64,
+        "TINYINT UNSIGNED" => Kind::U8,
+        "SMALLINT UNSIGNED" | "YEAR" => Kind::U16,
+        "MEDIUMINT UNSIGNED" | "INT UNSIGNED" => Kind::U32,
+        "BIGINT UNSIGNED" | "BIT" => Kind::U64,
+        "FLOAT" => Kind::F32,
+        "DOUBLE" => Kind::F64,
+        "DECIMAL" => Kind::Decimal,
+        "CHAR" | "VARCHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET" | "JSON" | "NULL" => {
+            Kind::Text
+        }
+        "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => Kind::Bytes,
+        "DATE" => Kind::Date,
+        "TIME" => Kind::Time,
+        "DATETIME" => Kind::Timestamp,
+        "TIMESTAMP" => Kind::TimestampUtc,
+        _ => return None,
+    })
+}
+
 fn plan(column: &MySqlColumn) -> ((String, Kind), Decoder) {
     let type_name = column.type_info().name().to_owned();
-    let kind = match type_name.as_str() {
-        "BOOLEAN" => Some(Kind::Bool),
-        "TINYINT" => Some(Kind::I8),
-        "SMALLINT" => Some(Kind::I16),
-        "MEDIUMINT" | "INT" => Some(Kind::I32),
-        "BIGINT" => Some(Kind::I64),
-        "TINYINT UNSIGNED" => Some(Kind::U8),
-        "SMALLINT UNSIGNED" | "YEAR" => Some(Kind::U16),
-        "MEDIUMINT UNSIGNED" | "INT UNSIGNED" => Some(Kind::U32),
-        "BIGINT UNSIGNED" | "BIT" => Some(Kind::U64),
-        "FLOAT" => Some(Kind::F32),
-        "DOUBLE" => Some(Kind::F64),
-        "DECIMAL" => Some(Kind::Decimal),
-        "CHAR" | "VARCHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET" | "JSON" | "NULL" => {
-            Some(Kind::Text)
-        }
-        "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => Some(Kind::Bytes),
-        "DATE" => Some(Kind::Date),
-        "TIME" => Some(Kind::Time),
-        "DATETIME" => Some(Kind::Timestamp),
-        "TIMESTAMP" => Some(Kind::TimestampUtc),
-        _ => None,
-    };
+    let kind = kind_of(&type_name);
     let name = column.name().to_owned();
     let decoder = Decoder { name: name.clone(), type_name, supported: kind.is_some() };
     ((name, kind.unwrap_or(Kind::Text)), decoder)
@@ -82,12 +89,28 @@ fn append(column: &mut Column, decoder: &Decoder, row: &MySqlRow, index: usize, 
         Column::Text(b) => b.append_value(decode::<&str>(value, d, number)?),
         Column::Bytes(b) => b.append_value(decode::<&[u8]>(value, d, number)?),
         Column::Date(b) => b.append_value(date32(decode::<NaiveDate>(value, d, number)?)),
-        Column::Time(b) => b.append_value(time64(decode::<NaiveTime>(value, d, number)?)),
+        Column::Time(b) => b.append_value(time64(time_of_day(decode::<MySqlTime>(value, d, number)?, d, number)?)),
         Column::Timestamp(b) => b.append_value(timestamp(decode::<NaiveDateTime>(value, d, number)?)),
         Column::TimestampUtc(b) => b.append_value(timestamp_utc(decode::<DateTime<Utc>>(value, d, number)?)),
         _ => return Err(unsupported(&d.name, &d.type_name)),
     }
     Ok(())
+}
+
+/// A TIME as a time of day: a negative one is an error too (sqlx would drop its sign; and
+/// `MySqlTime::is_negative` of sqlx 0.8.6 answers the opposite, hence `sign()`).
+fn time_of_day(time: MySqlTime, decoder: &Decoder, row: usize) -> Result<NaiveTime> {
+    let why = if time.sign().is_negative() {
+        "a negative TIME is not a time of day"
+    } else if let Ok(t) = NaiveTime::try_from(time) {
+        return Ok(t);
+    } else {
+        "a TIME of 24 hours or more is not a time of day"
+    };
+    Err(connections_core::Error::statement(format!(
+        "column `{}` ({}), row {row}: cannot decode the value: {why}",
+        decoder.name, decoder.type_name
+    )))
 }
 
 super::backend_fns!(MySqlConnection, |sql| sqlx::query_with(sql, sqlx::mysql::MySqlArguments::default()));

@@ -1,0 +1,264 @@
+//! MySQL and MariaDB results read by a bulk reader of the binary protocol, into Arrow builders.
+//!
+//! sqlx hands out a result one row at a time, each row its own packet copy, `Vec` of value
+//! ranges, column `Arc`s and async-stream hand-off; on a million rows that costs more client time
+//! than the server needs to send them. This reader keeps one connection of its own per pool,
+//! opened with the same settings and session setup as sqlx's connections, and for a whole result
+//! of a parameterless `SELECT`/`TABLE`/`VALUES` prepares the statement, executes it and decodes
+//! every row where it lies in a 256 KiB read buffer, straight into the column builders.
+//!
+//! It declines (and the query runs through sqlx, with the same Arrow result) when it cannot
+//! serve a query the same way: TLS wanted or offered (`ssl_mode` other than `DISABLED`, or a
+//! server offering TLS under `PREFERRED`), a Unix socket, a character set other than `utf8mb4`,
+//! an authentication plugin other than `mysql_native_password` (or an empty password), a
+//! statement the server will not prepare (sqlx then reports the error), a statement mentioning
+//! `@` (session variables belong to sqlx's connections), a column of a type sqlx does not know,
+//! or while its connection serves another query.
+
+mod handshake;
+mod packets;
+mod rows;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use connections_core::arrow::datatypes::SchemaRef;
+use connections_core::arrow::record_batch::RecordBatch;
+use connections_core::{Error, Result};
+use tokio::sync::Mutex;
+
+use self::handshake::{Refused, Settings};
+use self::packets::{Conn, Fields, ServerError};
+use self::rows::{ColumnDef, Rows};
+use crate::url::SqlUrl;
+
+const COM_QUERY: u8 = 0x03;
+const COM_STMT_PREPARE: u8 = 0x16;
+const COM_STMT_EXECUTE: u8 = 0x17;
+const COM_STMT_CLOSE: u8 = 0x19;
+/// The status flag of an end-of-result packet saying another result follows.
+const MORE_RESULTS_EXIST: u16 = 8;
+
+/// The bulk reader of one pool: its settings and its idle connection.
+pub(crate) struct BulkReader {
+    settings: Settings,
+    idle: Mutex<Option<Conn>>,
+    /// Set once the server or account turned out to need what this reader does not do.
+    declined: AtomicBool,
+}
+
+/// What running a query on the reader's connection came to.
+enum Outcome {
+    Result(SchemaRef, Vec<RecordBatch>),
+    /// Not run: sqlx runs it (the server would not prepare it, or it returns no rows).
+    Declined,
+}
+
+impl BulkReader {
+    /// A reader for the URL's server; `None` when the URL asks for what it does not do.
+    pub(crate) fn new(url: &SqlUrl) -> Option<Self> {
+        Settings::from_url(url).map(|settings| Self { settings, idle: Mutex::new(None), declined: AtomicBool::new(false) })
+    }
+
+    /// Reads a parameterless query's whole result; `Ok(None)` when this reader does not take the
+    /// query (the caller then runs it through sqlx).
+    pub(crate) async fn collect(&self, sql: &str, batch_size: usize) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
+        let sql = sql.trim_end().trim_end_matches(';');
+        if !is_plain_query(sql) || sql.contains([';', '@']) || !packets::fits(sql.len()) {
+            return Ok(None);
+        }
+        if self.declined.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        // one query at a time; a dropped query leaves the slot empty, and the next one reconnects
+        let Ok(mut slot) = self.idle.try_lock() else { return Ok(None) };
+        let (mut conn, mut reused) = match slot.take() {
+            Some(conn) => (conn, true),
+            None => match self.open().await {
+                Some(conn) => (conn, false),
+                None => return Ok(None),
+            },
+        };
+        loop {
+            match run(&mut conn, sql, batch_size).await {
+                Ok(outcome) => {
+                    *slot = Some(conn);
+                    return Ok(match outcome {
+                        Outcome::Result(schema, batches) => Some((schema, batches)),
+                        Outcome::Declined => None,
+                    });
+                }
+                Err(Failure::Stale(why)) if reused => {
+                    // the idle connection died (server restart, timeout, KILL): one fresh try
+                    tracing::debug!(%why, "bulk reader connection was closed; reconnecting");
+                    let Some(fresh) = self.open().await else { return Ok(None) };
+                    (conn, reused) = (fresh, false);
+                }
+                Err(Failure::Stale(why)) => return Err(Error::connection_lost(why)),
+                Err(Failure::Query(error)) => return Err(error),
+            }
+        }
+    }
+
+    /// Opens a connection; `None` (and a debug event) when it cannot, for sqlx to do the query.
+    async fn open(&self) -> Option<Conn> {
+        match handshake::open(&self.settings).await {
+            Ok(conn) => Some(conn),
+            Err(Refused::Unsupported(why)) => {
+                tracing::debug!(why, "bulk reader not used for this pool");
+                self.declined.store(true, Ordering::Relaxed);
+                None
+            }
+            Err(Refused::Failed(why)) => {
+                tracing::debug!(%why, "bulk reader could not connect");
+                None
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for BulkReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkReader")
+            .field("settings", &self.settings)
+            .field("declined", &self.declined.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether the statement is a query that changes nothing.
+fn is_plain_query(sql: &str) -> bool {
+    let first = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
+    ["select", "values", "table"].iter().any(|k| first.eq_ignore_ascii_case(k))
+}
+
+/// Why a query failed on the reader's connection.
+enum Failure {
+    /// The connection broke before the server answered the first command (worth one retry on a
+    /// fresh connection when it had been idle).
+    Stale(String),
+    /// Any later failure.
+    Query(Error),
+}
+
+fn lost(e: impl std::fmt::Display) -> Failure {
+    Failure::Query(Error::connection_lost(e.to_string()))
+}
+
+/// An error packet as an error: retried when it says the connection is gone.
+fn server_error(payload: &[u8]) -> Error {
+    let error = ServerError::parse(payload);
+    if error.connection_lost() { Error::connection_lost(error) } else { Error::statement(error) }
+}
+
+/// Prepares, executes and closes the statement, reading its rows into batches.
+async fn run(conn: &mut Conn, sql: &str, batch_size: usize) -> std::result::Result<Outcome, Failure> {
+    let stale = |e: std::io::Error| Failure::Stale(e.to_string());
+    conn.command(COM_STMT_PREPARE, sql.as_bytes()).await.map_err(stale)?;
+    let answer = conn.read_owned().await.map_err(stale)?;
+    match answer.first() {
+        Some(0x00) => {}
+        Some(0xFF) => {
+            let error = ServerError::parse(&answer);
+            // a dead idle connection may say so with an error packet; a statement error is
+            // sqlx's to report, with its own wording
+            return if error.connection_lost() { Err(Failure::Stale(error.to_string())) } else { Ok(Outcome::Declined) };
+        }
+        _ => return Err(lost("an unexpected answer to a prepare request")),
+    }
+    let mut ok = Fields::new(&answer[1..]);
+    let (Some(id), Some(columns), Some(params)) = (ok.u32(), ok.u16(), ok.u16()) else {
+        return Err(lost("a malformed prepare answer"));
+    };
+    let prepared = definitions(conn, params).await?;
+    let prepared_columns = definitions(conn, columns).await?;
+    if params > 0 || columns == 0 || !rows::known(&prepared_columns) {
+        close(conn, id).await?;
+        return Ok(Outcome::Declined);
+    }
+    drop(prepared);
+    let mut execute = id.to_le_bytes().to_vec();
+    execute.push(0); // no cursor
+    execute.extend_from_slice(&1_u32.to_le_bytes()); // iteration count
+    conn.command(COM_STMT_EXECUTE, &execute).await.map_err(lost)?;
+    let result = read_result(conn, batch_size).await;
+    close(conn, id).await?;
+    let (schema, batches) = result.map_err(Failure::Query)?;
+    Ok(Outcome::Result(schema, batches))
+}
+
+/// Reads `count` column (or parameter) definitions and the end packet after them.
+async fn definitions(conn: &mut Conn, count: u16) -> std::result::Result<Vec<ColumnDef>, Failure> {
+    let mut defs = Vec::with_capacity(usize::from(count));
+    for _ in 0..count {
+        let payload = conn.read().await.map_err(lost)?;
+        defs.push(ColumnDef::parse(conn.bytes(&payload)).map_err(Failure::Query)?);
+    }
+    if count > 0 {
+        let end = conn.read().await.map_err(lost)?;
+        if conn.bytes(&end).first() != Some(&0xFE) {
+            return Err(lost("no end packet after the column definitions"));
+        }
+    }
+    Ok(defs)
+}
+
+/// Reads an executed statement's result set: its columns, then every row.
+async fn read_result(conn: &mut Conn, batch_size: usize) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let lost = |e: std::io::Error| Error::connection_lost(e.to_string());
+    let head = conn.read().await.map_err(lost)?;
+    let head = conn.bytes(&head);
+    let count = match head.first() {
+        Some(0xFF) => return Err(server_error(head)),
+        Some(0x00) => 0,
+        _ => Fields::new(head).lenenc().and_then(|n| u16::try_from(n).ok()).ok_or_else(|| malformed("column count"))?,
+    };
+    if count == 0 {
+        return Err(malformed("a result without columns"));
+    }
+    let defs = match definitions(conn, count).await {
+        Ok(defs) => defs,
+        Err(Failure::Query(e)) => return Err(e),
+        Err(Failure::Stale(why)) => return Err(Error::connection_lost(why)),
+    };
+    let mut rows = Rows::new(defs, batch_size)?;
+    loop {
+        let packet = conn.read().await.map_err(lost)?;
+        let payload = conn.bytes(&packet);
+        match payload.first() {
+            Some(0x00) => rows.push(payload)?,
+            Some(0xFE) if payload.len() < 9 => {
+                let status = Fields::new(payload.get(3..).unwrap_or_default()).u16().unwrap_or_default();
+                if status & MORE_RESULTS_EXIST != 0 {
+                    return Err(malformed("more than one result"));
+                }
+                break;
+            }
+            Some(0xFF) => return Err(server_error(payload)),
+            _ => return Err(malformed("a row")),
+        }
+    }
+    rows.finish()
+}
+
+fn malformed(what: &str) -> Error {
+    Error::connection_lost(format!("unexpected data from the MySQL server: {what}"))
+}
+
+/// Frees the prepared statement (the server sends no answer).
+async fn close(conn: &mut Conn, id: u32) -> std::result::Result<(), Failure> {
+    conn.command(COM_STMT_CLOSE, &id.to_le_bytes()).await.map_err(lost)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_queries_are_read_in_bulk() {
+        assert!(is_plain_query(" SELECT 1"));
+        assert!(is_plain_query("table t"));
+        assert!(!is_plain_query("with x as (select 1) select * from x"));
+        assert!(!is_plain_query("insert into t select 1"));
+        assert!(!is_plain_query("selection"));
+    }
+}

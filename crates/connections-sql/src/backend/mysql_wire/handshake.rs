@@ -1,0 +1,301 @@
+//! Opening a connection of the bulk reader: the settings it can serve, the handshake, the
+//! `mysql_native_password` exchange, and the session setup sqlx's own connections get.
+//!
+//! Anything this handshake does not do (TLS, Unix sockets, other authentication plugins, other
+//! character sets) is "declined": the query then runs through sqlx, which does it all.
+
+use std::fmt;
+
+use sha1::{Digest as _, Sha1};
+use tokio::net::TcpStream;
+
+use super::packets::{Conn, Fields, ServerError};
+use crate::url::SqlUrl;
+
+/// Client capability flags (protocol documentation names, without `CLIENT_`).
+mod caps {
+    pub(super) const LONG_PASSWORD: u32 = 1;
+    pub(super) const FOUND_ROWS: u32 = 2;
+    pub(super) const LONG_FLAG: u32 = 4;
+    pub(super) const CONNECT_WITH_DB: u32 = 8;
+    pub(super) const IGNORE_SPACE: u32 = 256;
+    pub(super) const PROTOCOL_41: u32 = 512;
+    pub(super) const SSL: u32 = 2048;
+    pub(super) const TRANSACTIONS: u32 = 8192;
+    pub(super) const SECURE_CONNECTION: u32 = 1 << 15;
+    pub(super) const MULTI_RESULTS: u32 = 1 << 17;
+    pub(super) const PS_MULTI_RESULTS: u32 = 1 << 18;
+    pub(super) const PLUGIN_AUTH: u32 = 1 << 19;
+    pub(super) const PLUGIN_AUTH_LENENC_DATA: u32 = 1 << 21;
+}
+
+/// `utf8mb4_unicode_ci`, the collation sqlx asks for with its default character set.
+const UTF8MB4_UNICODE_CI: u8 = 224;
+/// The largest packet the client accepts (as sqlx: 16 MiB).
+const MAX_PACKET: u32 = 16 * 1024 * 1024;
+const NATIVE_PASSWORD: &[u8] = b"mysql_native_password";
+
+/// What a bulk-reader connection is opened with: the URL's server, account and database, and the
+/// session statement sqlx runs on each new connection.
+#[derive(Clone)]
+pub(super) struct Settings {
+    host: String,
+    port: u16,
+    username: String,
+    password: String,
+    database: Option<String>,
+    /// Whether the URL allows a connection without TLS (`ssl_mode=DISABLED`), rather than only
+    /// when the server offers none (`PREFERRED`, sqlx's default).
+    tls_disabled: bool,
+    session_setup: String,
+}
+
+impl Settings {
+    /// The settings for a MySQL URL; `None` when the URL asks for something this reader does
+    /// not do (TLS, a Unix socket, a character set other than `utf8mb4`).
+    pub(super) fn from_url(url: &SqlUrl) -> Option<Self> {
+        let part = |p: &Option<String>| p.as_deref().filter(|v| !v.is_empty()).map(str::to_owned);
+        let mut tls_disabled = false;
+        let mut timezone = String::from("+00:00");
+        let mut collation = String::from("utf8mb4_unicode_ci");
+        for (key, value) in &url.query {
+            match key.as_str() {
+                "ssl_mode" | "sslmode" | "ssl-mode" => match value.to_ascii_lowercase().as_str() {
+                    "disabled" => tls_disabled = true,
+                    "preferred" => tls_disabled = false,
+                    _ => return None,
+                },
+                "charset" if value.eq_ignore_ascii_case("utf8mb4") => {}
+                "collation" if value.starts_with("utf8mb4_") && plain(value) => collation.clone_from(value),
+                "timezone" | "time_zone" | "time-zone" if !value.contains(['\'', '\\']) => timezone.clone_from(value),
+                "statement-cache-capacity" => {}
+                _ => return None, // sockets, TLS files, other character sets
+            }
+        }
+        let session_setup = format!(
+            "SET sql_mode=(SELECT CONCAT(@@sql_mode, ',PIPES_AS_CONCAT,NO_ENGINE_SUBSTITUTION')),\
+             time_zone='{timezone}',NAMES utf8mb4 COLLATE {collation};"
+        );
+        Some(Self {
+            host: part(&url.host).unwrap_or_else(|| "localhost".into()),
+            port: url.port.unwrap_or(3306),
+            username: part(&url.username).unwrap_or_else(|| "root".into()),
+            password: part(&url.password).unwrap_or_default(),
+            database: part(&url.database),
+            tls_disabled,
+            session_setup,
+        })
+    }
+}
+
+/// A collation name made of letters, digits and underscores.
+fn plain(name: &str) -> bool {
+    name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &"***")
+            .field("database", &self.database)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a connection could not be opened.
+pub(super) enum Refused {
+    /// The server or the account needs something this reader does not do: never try again.
+    Unsupported(&'static str),
+    /// The server could not be reached or refused the login: sqlx will say why.
+    Failed(String),
+}
+
+/// Opens and sets up a connection.
+pub(super) async fn open(settings: &Settings) -> Result<Conn, Refused> {
+    let failed = |e: std::io::Error| Refused::Failed(e.to_string());
+    let stream = TcpStream::connect((settings.host.as_str(), settings.port)).await.map_err(failed)?;
+    stream.set_nodelay(true).map_err(failed)?;
+    let mut conn = Conn::new(stream);
+    let greeting = conn.read_owned().await.map_err(failed)?;
+    let server = Greeting::parse(&greeting)?;
+    let wanted = caps::LONG_PASSWORD
+        | caps::FOUND_ROWS
+        | caps::LONG_FLAG
+        | caps::IGNORE_SPACE
+        | caps::PROTOCOL_41
+        | caps::TRANSACTIONS
+        | caps::SECURE_CONNECTION
+        | caps::MULTI_RESULTS
+        | caps::PS_MULTI_RESULTS
+        | caps::PLUGIN_AUTH
+        | caps::PLUGIN_AUTH_LENENC_DATA
+        | if settings.database.is_some() { caps::CONNECT_WITH_DB } else { 0 };
+    let needed = caps::PROTOCOL_41 | caps::SECURE_CONNECTION | caps::PLUGIN_AUTH;
+    if server.capabilities & needed != needed {
+        return Err(Refused::Unsupported("the server lacks the 4.1 protocol or pluggable authentication"));
+    }
+    if server.capabilities & caps::SSL != 0 && !settings.tls_disabled {
+        return Err(Refused::Unsupported("the server offers TLS, which sqlx's connections use"));
+    }
+    let capabilities = wanted & server.capabilities;
+    let response = scramble(&server.plugin, &settings.password, &server.scramble)?;
+    let mut packet = Vec::with_capacity(128);
+    packet.extend_from_slice(&capabilities.to_le_bytes());
+    packet.extend_from_slice(&MAX_PACKET.to_le_bytes());
+    packet.push(UTF8MB4_UNICODE_CI);
+    packet.extend_from_slice(&[0; 23]);
+    packet.extend_from_slice(settings.username.as_bytes());
+    packet.push(0);
+    super::packets::put_lenenc(&mut packet, response.len());
+    packet.extend_from_slice(&response);
+    if let Some(database) = &settings.database {
+        packet.extend_from_slice(database.as_bytes());
+        packet.push(0);
+    }
+    packet.extend_from_slice(&server.plugin);
+    packet.push(0);
+    let seq = conn.seq.wrapping_add(1);
+    conn.write(seq, &packet).await.map_err(failed)?;
+    authenticate(&mut conn, settings).await?;
+    setup(&mut conn, settings).await?;
+    Ok(conn)
+}
+
+/// Follows the server's answers to the login until it accepts or refuses it.
+async fn authenticate(conn: &mut Conn, settings: &Settings) -> Result<(), Refused> {
+    let failed = |e: std::io::Error| Refused::Failed(e.to_string());
+    loop {
+        let answer = conn.read_owned().await.map_err(failed)?;
+        match answer.first() {
+            Some(0x00) => return Ok(()),
+            Some(0xFF) => return Err(Refused::Failed(ServerError::parse(&answer).to_string())),
+            Some(0xFE) => {
+                // an authentication switch: another plugin, with fresh scramble data
+                let mut fields = Fields::new(&answer[1..]);
+                let plugin = fields.nul_terminated().to_vec();
+                let data = fields.rest();
+                let data = data.strip_suffix(&[0]).unwrap_or(data);
+                let response = scramble(&plugin, &settings.password, data)?;
+                let seq = conn.seq.wrapping_add(1);
+                conn.write(seq, &response).await.map_err(failed)?;
+            }
+            _ => return Err(Refused::Unsupported("the account's authentication needs more than a password scramble")),
+        }
+    }
+}
+
+/// Runs the statement sqlx runs on each of its new connections (`sql_mode`, time zone, names).
+async fn setup(conn: &mut Conn, settings: &Settings) -> Result<(), Refused> {
+    let failed = |e: std::io::Error| Refused::Failed(e.to_string());
+    conn.command(super::COM_QUERY, settings.session_setup.as_bytes()).await.map_err(failed)?;
+    let answer = conn.read_owned().await.map_err(failed)?;
+    match answer.first() {
+        Some(0x00) => Ok(()),
+        Some(0xFF) => Err(Refused::Failed(ServerError::parse(&answer).to_string())),
+        _ => Err(Refused::Unsupported("the session setup returned rows")),
+    }
+}
+
+/// What the server's greeting says.
+struct Greeting {
+    capabilities: u32,
+    scramble: Vec<u8>,
+    plugin: Vec<u8>,
+}
+
+impl Greeting {
+    fn parse(payload: &[u8]) -> Result<Self, Refused> {
+        let bad = || Refused::Unsupported("an unexpected greeting");
+        if payload.first() == Some(&0xFF) {
+            return Err(Refused::Failed(ServerError::parse(payload).to_string()));
+        }
+        let mut fields = Fields::new(payload);
+        if fields.u8() != Some(10) {
+            return Err(Refused::Unsupported("a protocol version other than 10"));
+        }
+        let _version = fields.nul_terminated();
+        let _connection_id = fields.u32().ok_or_else(bad)?;
+        let mut scramble = fields.take(8).ok_or_else(bad)?.to_vec();
+        let _filler = fields.u8();
+        let low = fields.u16().ok_or_else(bad)?;
+        let _charset = fields.u8().ok_or_else(bad)?;
+        let _status = fields.u16().ok_or_else(bad)?;
+        let high = fields.u16().ok_or_else(bad)?;
+        let capabilities = u32::from(low) | u32::from(high) << 16;
+        let data_length = usize::from(fields.u8().ok_or_else(bad)?);
+        let _reserved = fields.take(10).ok_or_else(bad)?; // 6 reserved, 4 of MariaDB's capabilities
+        if capabilities & caps::SECURE_CONNECTION != 0 {
+            let rest = fields.take(data_length.saturating_sub(8).max(13)).ok_or_else(bad)?;
+            scramble.extend_from_slice(rest.strip_suffix(&[0]).unwrap_or(rest));
+        }
+        let plugin = fields.nul_terminated().to_vec();
+        Ok(Self { capabilities, scramble, plugin })
+    }
+}
+
+/// The login's password proof for `plugin`: `mysql_native_password`'s, or an empty one for an
+/// empty password (which every password plugin takes as such).
+fn scramble(plugin: &[u8], password: &str, nonce: &[u8]) -> Result<Vec<u8>, Refused> {
+    if password.is_empty() {
+        return Ok(Vec::new());
+    }
+    if plugin != NATIVE_PASSWORD {
+        return Err(Refused::Unsupported("an authentication plugin other than mysql_native_password"));
+    }
+    // SHA1(password) XOR SHA1(nonce + SHA1(SHA1(password)))
+    let hashed = Sha1::digest(password.as_bytes());
+    let twice = Sha1::digest(hashed);
+    let mut salted = Sha1::new();
+    salted.update(nonce.get(..20).unwrap_or(nonce));
+    salted.update(twice);
+    let salted = salted.finalize();
+    Ok(hashed.iter().zip(salted.iter()).map(|(a, b)| a ^ b).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(text: &str) -> SqlUrl {
+        SqlUrl::parse(text).unwrap()
+    }
+
+    #[test]
+    fn only_plain_tcp_utf8mb4_settings_are_served() {
+        let s = Settings::from_url(&url("mysql://u:pw@db.example:3307/app?charset=utf8mb4&timezone=%2B02:00")).unwrap();
+        assert_eq!((s.host.as_str(), s.port, s.username.as_str()), ("db.example", 3307, "u"));
+        assert!(s.session_setup.contains("time_zone='+02:00'"), "{}", s.session_setup);
+        assert!(!format!("{s:?}").contains("pw"));
+        let defaults = Settings::from_url(&url("mysql://")).unwrap();
+        assert_eq!((defaults.host.as_str(), defaults.port, defaults.username.as_str()), ("localhost", 3306, "root"));
+        for declined in [
+            "mysql://u@h/db?ssl_mode=REQUIRED",
+            "mysql://u@h/db?unix_socket=/tmp/mysql.sock",
+            "mysql://u@h/db?charset=latin1",
+            "mysql://u@h/db?ssl_ca=/ca.pem",
+            "mysql://u@h/db?timezone=%27",
+        ] {
+            assert!(Settings::from_url(&url(declined)).is_none(), "{declined}");
+        }
+    }
+
+    #[test]
+    fn native_password_scramble_matches_the_protocol_example() {
+        // the proof is SHA1(pw) XOR SHA1(nonce + SHA1(SHA1(pw))): XOR-ing it back with the salted
+        // part gives SHA1(pw), whose SHA1 is what the server stores
+        let nonce: Vec<u8> = (1..=20).collect();
+        let proof = scramble(NATIVE_PASSWORD, "secret", &nonce).ok().unwrap();
+        let stored = Sha1::digest(Sha1::digest(b"secret"));
+        let mut salted = Sha1::new();
+        salted.update(&nonce);
+        salted.update(stored);
+        let salted = salted.finalize();
+        let recovered: Vec<u8> = proof.iter().zip(salted.iter()).map(|(a, b)| a ^ b).collect();
+        assert_eq!(Sha1::digest(&recovered), stored);
+        assert!(scramble(NATIVE_PASSWORD, "", &nonce).ok().unwrap().is_empty());
+        assert!(scramble(b"client_ed25519", "secret", &nonce).is_err());
+    }
+}

@@ -1,0 +1,273 @@
+//! MySQL protocol packets over one TCP connection: framing, and the small readers of their fields.
+//!
+//! Every packet is a 3-byte little-endian payload length, a sequence number and the payload. The
+//! connection reads the socket in large chunks into one buffer and hands out payloads as slices of
+//! it, so a result's rows are decoded where they arrived, without a copy or an allocation each.
+
+use std::io;
+use std::ops::Range;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+/// The bytes read from the socket at most at once, and the buffer's starting size.
+const READ_CHUNK: usize = 256 * 1024;
+/// A payload this long continues in the next packet.
+const MAX_PAYLOAD: usize = 0xFF_FFFF;
+
+/// The payload of the last packet read: a range of the read buffer, or, for a payload split over
+/// several packets (16 MiB or more), the joined copy.
+#[derive(Clone)]
+pub(super) enum Payload {
+    Buffered(Range<usize>),
+    Joined,
+}
+
+/// One connection to the server, with its read buffer.
+pub(super) struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// The unread bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    joined: Vec<u8>,
+    out: Vec<u8>,
+    /// The sequence number of the last packet read.
+    pub(super) seq: u8,
+}
+
+impl Conn {
+    pub(super) fn new(stream: TcpStream) -> Self {
+        Self { stream, buf: vec![0; READ_CHUNK], start: 0, end: 0, joined: Vec::new(), out: Vec::new(), seq: 0 }
+    }
+
+    /// Reads until at least `need` unread bytes are buffered.
+    async fn fill(&mut self, need: usize) -> io::Result<()> {
+        if self.end - self.start >= need {
+            return Ok(());
+        }
+        if self.buf.len() - self.start < need {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.buf.len() < need {
+                self.buf.resize(need.next_power_of_two(), 0);
+            }
+        }
+        while self.end - self.start < need {
+            let read = self.stream.read(&mut self.buf[self.end..]).await?;
+            if read == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the server closed the connection"));
+            }
+            self.end += read;
+        }
+        Ok(())
+    }
+
+    /// Reads one packet's header and payload, leaving the payload buffered.
+    async fn frame(&mut self) -> io::Result<Range<usize>> {
+        self.fill(4).await?;
+        let h = &self.buf[self.start..self.start + 4];
+        let length = usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16;
+        self.seq = h[3];
+        self.fill(4 + length).await?;
+        let payload = self.start + 4..self.start + 4 + length;
+        self.start = payload.end;
+        Ok(payload)
+    }
+
+    /// Reads the next packet.
+    pub(super) async fn read(&mut self) -> io::Result<Payload> {
+        let first = self.frame().await?;
+        if first.len() < MAX_PAYLOAD {
+            return Ok(Payload::Buffered(first));
+        }
+        let mut joined = std::mem::take(&mut self.joined);
+        joined.clear();
+        joined.extend_from_slice(&self.buf[first]);
+        loop {
+            let next = self.frame().await?;
+            let last = next.len() < MAX_PAYLOAD;
+            joined.extend_from_slice(&self.buf[next]);
+            if last {
+                break;
+            }
+        }
+        self.joined = joined;
+        Ok(Payload::Joined)
+    }
+
+    /// The bytes of a payload [`read`](Self::read) returned (valid until the next read).
+    pub(super) fn bytes(&self, payload: &Payload) -> &[u8] {
+        match payload {
+            Payload::Buffered(range) => &self.buf[range.clone()],
+            Payload::Joined => &self.joined,
+        }
+    }
+
+    /// Reads the next packet and returns a copy of its payload (for the few small packets kept).
+    pub(super) async fn read_owned(&mut self) -> io::Result<Vec<u8>> {
+        let payload = self.read().await?;
+        Ok(self.bytes(&payload).to_vec())
+    }
+
+    /// Sends one packet with sequence number `seq` (payloads under 16 MiB only: callers check).
+    pub(super) async fn write(&mut self, seq: u8, payload: &[u8]) -> io::Result<()> {
+        debug_assert!(payload.len() < MAX_PAYLOAD);
+        let length = u32::try_from(payload.len()).unwrap_or(u32::MAX).to_le_bytes();
+        self.out.clear();
+        self.out.extend_from_slice(&[length[0], length[1], length[2], seq]);
+        self.out.extend_from_slice(payload);
+        self.stream.write_all(&self.out).await
+    }
+
+    /// Sends a command: a command byte and its arguments, as the first packet of an exchange.
+    pub(super) async fn command(&mut self, command: u8, arguments: &[u8]) -> io::Result<()> {
+        let mut payload = Vec::with_capacity(1 + arguments.len());
+        payload.push(command);
+        payload.extend_from_slice(arguments);
+        self.write(0, &payload).await
+    }
+}
+
+/// Whether a payload this long can be sent in one packet.
+pub(super) fn fits(length: usize) -> bool {
+    length < MAX_PAYLOAD - 16
+}
+
+/// A reader of a payload's fields, each read failing when the payload ends too early.
+pub(super) struct Fields<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Fields<'a> {
+    pub(super) fn new(data: &'a [u8]) -> Self {
+        Self { data }
+    }
+
+    /// The bytes not yet read.
+    pub(super) fn rest(&self) -> &'a [u8] {
+        self.data
+    }
+
+    pub(super) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = self.data.split_at_checked(n)?;
+        self.data = tail;
+        Some(head)
+    }
+
+    pub(super) fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    pub(super) fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    pub(super) fn u32(&mut self) -> Option<u32> {
+        self.take(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A length-encoded integer.
+    pub(super) fn lenenc(&mut self) -> Option<u64> {
+        match self.u8()? {
+            0xFC => self.u16().map(u64::from),
+            0xFD => self.take(3).map(|b| u64::from(b[0]) | u64::from(b[1]) << 8 | u64::from(b[2]) << 16),
+            0xFE => self.take(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default())),
+            0xFB | 0xFF => None,
+            small => Some(u64::from(small)),
+        }
+    }
+
+    /// A length-encoded string.
+    pub(super) fn lenenc_bytes(&mut self) -> Option<&'a [u8]> {
+        let n = usize::try_from(self.lenenc()?).ok()?;
+        self.take(n)
+    }
+
+    /// A NUL-terminated string (or the rest of the payload when the NUL is missing).
+    pub(super) fn nul_terminated(&mut self) -> &'a [u8] {
+        let n = self.data.iter().position(|b| *b == 0).unwrap_or(self.data.len());
+        let head = &self.data[..n];
+        self.data = self.data.get(n + 1..).unwrap_or_default();
+        head
+    }
+}
+
+/// Appends a length-encoded integer.
+pub(super) fn put_lenenc(out: &mut Vec<u8>, n: usize) {
+    let n = n as u64;
+    if n < 0xFB {
+        out.push(u8::try_from(n).unwrap_or_default());
+    } else if n <= 0xFFFF {
+        out.push(0xFC);
+        out.extend_from_slice(&n.to_le_bytes()[..2]);
+    } else if n <= 0xFF_FFFF {
+        out.push(0xFD);
+        out.extend_from_slice(&n.to_le_bytes()[..3]);
+    } else {
+        out.push(0xFE);
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+}
+
+/// A server's error packet (`0xFF`): its error number, SQLSTATE and message.
+#[derive(Debug)]
+pub(super) struct ServerError {
+    pub(super) number: u16,
+    pub(super) sqlstate: String,
+    pub(super) message: String,
+}
+
+impl ServerError {
+    /// Parses an error packet's payload (starting with `0xFF`).
+    pub(super) fn parse(payload: &[u8]) -> Self {
+        let mut fields = Fields::new(payload.get(1..).unwrap_or_default());
+        let number = fields.u16().unwrap_or_default();
+        let mut sqlstate = String::from("HY000");
+        if fields.rest().first() == Some(&b'#') && fields.rest().len() >= 6 {
+            let state = fields.take(6).unwrap_or_default();
+            sqlstate = String::from_utf8_lossy(&state[1..]).into_owned();
+        }
+        Self { number, sqlstate, message: String::from_utf8_lossy(fields.rest()).into_owned() }
+    }
+
+    /// Whether the error means the connection, not the statement, failed (as for sqlx's errors).
+    pub(super) fn connection_lost(&self) -> bool {
+        self.sqlstate.starts_with("08") || matches!(self.number, 1040 | 1053 | 1077 | 1152 | 1159 | 1161 | 1927 | 2006 | 2013)
+    }
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "error returned from database: {} ({}): {}", self.number, self.sqlstate, self.message)
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_encoded_integers_round_trip() {
+        for n in [0_usize, 250, 251, 0xFFFF, 0x1_0000, 0xFF_FFFF, 0x100_0000] {
+            let mut out = Vec::new();
+            put_lenenc(&mut out, n);
+            assert_eq!(Fields::new(&out).lenenc(), Some(n as u64), "{n}");
+        }
+        assert_eq!(Fields::new(&[0xFB]).lenenc(), None, "0xFB is NULL, not a length");
+        assert_eq!(Fields::new(&[0xFC, 1]).lenenc(), None, "cut short");
+    }
+
+    #[test]
+    fn error_packets_parse_with_and_without_sqlstate() {
+        let e = ServerError::parse(b"\xff\x28\x04#42000You have an error");
+        assert_eq!((e.number, e.sqlstate.as_str(), e.message.as_str()), (1064, "42000", "You have an error"));
+        assert!(!e.connection_lost());
+        let e = ServerError::parse(b"\xff\x87\x07Connection was killed");
+        assert_eq!((e.number, e.sqlstate.as_str()), (1927, "HY000"));
+        assert!(e.connection_lost());
+    }
+}
