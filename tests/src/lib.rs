@@ -123,8 +123,20 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 /// # Panics
 /// If the connection cannot be opened.
 pub async fn open_sql(url: &str, name: &str) -> (Project, std::sync::Arc<connections::sql::SqlConnection>) {
+    open_sql_with(url, name, "").await
+}
+
+/// [`open_sql`] with more TOML lines in the connection's section (`create_engine_kwargs = ...`).
+///
+/// # Panics
+/// If the connection cannot be opened.
+pub async fn open_sql_with(
+    url: &str,
+    name: &str,
+    extra: &str,
+) -> (Project, std::sync::Arc<connections::sql::SqlConnection>) {
     let p = Project::new();
-    p.write(p.project_secrets(), format!("[connections.{name}]\ntype = 'sql'\nurl = '{url}'\n"));
+    p.write(p.project_secrets(), format!("[connections.{name}]\ntype = 'sql'\nurl = '{url}'\n{extra}\n"));
     let policy = connections::RetryPolicy::new(3, Duration::from_millis(200)).expect("a valid policy");
     let conn = connections::connection(name)
         .secrets_store(p.store())

@@ -5,7 +5,10 @@
 use connections::ErrorKind;
 use connections::arrow::array::{Array, Decimal128Array, Int64Array, StringArray, UInt64Array};
 use connections::arrow::datatypes::{DataType, TimeUnit};
-use connections_tests::{Project, error_chain, open_sql, server_url, unique_table};
+use connections_tests::{Project, error_chain, open_sql, open_sql_with, server_url, unique_table};
+
+/// A pool of exactly one connection: a query that did not run on it ran on the bulk reader's.
+const ONE_CONNECTION: &str = "create_engine_kwargs = { pool_size = 1, max_overflow = 0 }";
 
 const VAR: &str = "CONNECTIONS_TEST_MYSQL_URL";
 
@@ -87,17 +90,28 @@ async fn mysql_params_and_injection() {
 #[tokio::test]
 async fn mysql_bad_sql_and_a_killed_session() {
     let Some(url) = server_url(VAR) else { return };
-    let (_p, conn) = open_sql(&url, "my_kill").await;
+    let (_p, conn) = open_sql_with(&url, "my_kill", ONE_CONNECTION).await;
     let err = conn.query("selec 1").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Statement);
-    let id = conn.query("select connection_id() as id").await.unwrap();
-    let id = id.column("id").unwrap().unwrap(); // INT UNSIGNED on MariaDB, BIGINT UNSIGNED on MySQL
-    let id = connections::arrow::compute::cast(&id, &DataType::UInt64).unwrap();
-    let id = id.as_any().downcast_ref::<UInt64Array>().unwrap().value(0);
+    // parameterless queries run on the bulk reader's connection, parameterised ones on the pool's:
+    // kill both, as a server restart would
+    let id_of = |df: connections::DataFrame| {
+        let id = df.column("id").unwrap().unwrap(); // INT UNSIGNED on MariaDB, BIGINT UNSIGNED on MySQL
+        let id = connections::arrow::compute::cast(&id, &DataType::UInt64).unwrap();
+        id.as_any().downcast_ref::<UInt64Array>().unwrap().value(0)
+    };
+    let bulk = id_of(conn.query("select connection_id() as id").await.unwrap());
+    let pooled =
+        id_of(conn.query("select connection_id() as id from dual where 1 = :one").param("one", 1).await.unwrap());
+    assert_ne!(bulk, pooled);
     let (_q, admin) = open_sql(&url, "my_admin").await;
-    admin.execute(&format!("kill {id}")).await.unwrap();
+    admin.execute(&format!("kill {bulk}")).await.unwrap();
+    admin.execute(&format!("kill {pooled}")).await.unwrap();
     let after = conn.query("select connection_id() as id, 2 as again").await.unwrap();
     assert_eq!(after.num_rows(), 1, "the second query succeeds on a fresh connection");
+    assert_ne!(id_of(after), bulk);
+    let after = conn.query("select connection_id() as id from dual where 2 = :two").param("two", 2).await.unwrap();
+    assert_ne!(id_of(after), pooled, "and so does a parameterised one");
 }
 
 #[tokio::test]
@@ -127,7 +141,7 @@ async fn mysql_wrong_password_fails_clearly_without_the_password() {
 async fn mysql_bulk_and_row_paths_agree() {
     use futures_util::TryStreamExt as _;
     let Some(url) = server_url(VAR) else { return };
-    let (_p, conn) = open_sql(&url, "my_agree").await;
+    let (_p, conn) = open_sql_with(&url, "my_agree", ONE_CONNECTION).await;
     let t = unique_table("my_agree");
     conn.execute(&format!(
         "create table {t} (k int primary key, b boolean, i1 tinyint, u1 tinyint unsigned, i2 smallint,
@@ -170,6 +184,34 @@ async fn mysql_bulk_and_row_paths_agree() {
     let streamed: Vec<_> =
         conn.query_stream("select connection_id() as id", 10).await.unwrap().try_collect().await.unwrap();
     let streamed = id(connections::DataFrame::new(streamed[0].schema(), streamed).unwrap());
-    assert_eq!(first.lines().nth(1), again.lines().nth(1).map(|l| l.trim_end_matches(",1")), "one bulk connection, reused");
+    assert_eq!(
+        first.lines().nth(1),
+        again.lines().nth(1).map(|l| l.trim_end_matches(",1")),
+        "one bulk connection, reused"
+    );
     assert_ne!(first, streamed, "the stream used a pool connection");
+}
+
+/// The bulk reader logs in with `mysql_native_password` (here with a password that needs
+/// percent-encoding) and serves the query itself: its connection is not one of the pool's.
+#[tokio::test]
+async fn mysql_bulk_reader_logs_in_with_a_password() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, admin) = open_sql(&url, "my_pw_admin").await;
+    let user = unique_table("pw").replace('_', "");
+    let user = &user[..user.len().min(32)];
+    admin.execute(&format!("create user '{user}'@'%' identified by 'p@ss:w/rd'")).await.unwrap();
+    admin.execute(&format!("grant select on *.* to '{user}'@'%'")).await.unwrap();
+    let server = url.split_once('@').map_or(url.as_str(), |(_, rest)| rest);
+    let (_q, conn) = open_sql_with(&format!("mysql://{user}:p%40ss%3Aw%2Frd@{server}"), "my_pw", ONE_CONNECTION).await;
+    let csv = |df: connections::DataFrame| df.to_csv_string().unwrap();
+    let bulk = csv(conn.query("select connection_id() as id, current_user() as who").await.unwrap());
+    let pooled = csv(conn
+        .query("select connection_id() as id, current_user() as who from dual where 1 = :one")
+        .param("one", 1)
+        .await
+        .unwrap());
+    admin.execute(&format!("drop user '{user}'@'%'")).await.unwrap();
+    assert!(bulk.contains(user), "{bulk}");
+    assert_ne!(bulk, pooled, "the parameterless query ran on the bulk reader's own connection, not the pool's one");
 }

@@ -62,7 +62,11 @@ impl SqlPool {
             redacted_url: config.url.render_redacted(),
             echo: config.engine.echo,
             #[cfg(feature = "mysql")]
-            bulk: if config.backend == Backend::MySql { backend::mysql_wire::BulkReader::new(&config.url) } else { None },
+            bulk: if config.backend == Backend::MySql {
+                backend::mysql_wire::BulkReader::new(&config.url)
+            } else {
+                None
+            },
         })
     }
 
@@ -99,6 +103,10 @@ impl SqlPool {
 
     /// Closes every connection of the pool.
     pub async fn close(&self) {
+        #[cfg(feature = "mysql")]
+        if let Some(bulk) = &self.bulk {
+            bulk.close().await;
+        }
         match &self.kind {
             #[cfg(feature = "sqlite")]
             PoolKind::Sqlite(pool) => pool.close().await,

@@ -31,6 +31,7 @@ use self::packets::{Conn, Fields, ServerError};
 use self::rows::{ColumnDef, Rows};
 use crate::url::SqlUrl;
 
+const COM_QUIT: u8 = 0x01;
 const COM_QUERY: u8 = 0x03;
 const COM_STMT_PREPARE: u8 = 0x16;
 const COM_STMT_EXECUTE: u8 = 0x17;
@@ -56,7 +57,11 @@ enum Outcome {
 impl BulkReader {
     /// A reader for the URL's server; `None` when the URL asks for what it does not do.
     pub(crate) fn new(url: &SqlUrl) -> Option<Self> {
-        Settings::from_url(url).map(|settings| Self { settings, idle: Mutex::new(None), declined: AtomicBool::new(false) })
+        Settings::from_url(url).map(|settings| Self {
+            settings,
+            idle: Mutex::new(None),
+            declined: AtomicBool::new(false),
+        })
     }
 
     /// Reads a parameterless query's whole result; `Ok(None)` when this reader does not take the
@@ -97,6 +102,11 @@ impl BulkReader {
                 Err(Failure::Query(error)) => return Err(error),
             }
         }
+    }
+
+    /// Closes the idle connection (waiting for a query running on it to finish).
+    pub(crate) async fn close(&self) {
+        drop(self.idle.lock().await.take()); // its `Drop` says goodbye
     }
 
     /// Opens a connection; `None` (and a debug event) when it cannot, for sqlx to do the query.
@@ -161,7 +171,11 @@ async fn run(conn: &mut Conn, sql: &str, batch_size: usize) -> std::result::Resu
             let error = ServerError::parse(&answer);
             // a dead idle connection may say so with an error packet; a statement error is
             // sqlx's to report, with its own wording
-            return if error.connection_lost() { Err(Failure::Stale(error.to_string())) } else { Ok(Outcome::Declined) };
+            return if error.connection_lost() {
+                Err(Failure::Stale(error.to_string()))
+            } else {
+                Ok(Outcome::Declined)
+            };
         }
         _ => return Err(lost("an unexpected answer to a prepare request")),
     }

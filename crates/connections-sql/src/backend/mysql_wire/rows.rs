@@ -170,9 +170,9 @@ impl Rows {
         let mut plan = Vec::with_capacity(defs.len());
         let mut decoders = Vec::with_capacity(defs.len());
         for def in defs {
-            let type_name = def
-                .type_name()
-                .ok_or_else(|| Error::statement(format!("column `{}` has an unknown type id {}", def.name, def.type_id)))?;
+            let type_name = def.type_name().ok_or_else(|| {
+                Error::statement(format!("column `{}` has an unknown type id {}", def.name, def.type_id))
+            })?;
             let kind = kind_of(type_name);
             let layout = def.layout();
             plan.push((def.name.clone(), kind.unwrap_or(Kind::Text)));
@@ -225,7 +225,10 @@ impl Rows {
 
 /// The error for a value that does not decode, worded as for the values sqlx decodes.
 fn bad(decoder: &Decoder, row: usize, why: &str) -> Error {
-    Error::statement(format!("column `{}` ({}), row {row}: cannot decode the value: {why}", decoder.name, decoder.type_name))
+    Error::statement(format!(
+        "column `{}` ({}), row {row}: cannot decode the value: {why}",
+        decoder.name, decoder.type_name
+    ))
 }
 
 /// A little-endian integer of 1 to 8 bytes, sign-extended.
@@ -293,7 +296,8 @@ fn datetime(value: &[u8], d: &Decoder, row: usize) -> Result<i64> {
 fn time(value: &[u8], d: &Decoder, row: usize) -> Result<NaiveTime> {
     match value {
         [0, ..] => Ok(NaiveTime::MIN),
-        [8 | 12, negative, days @ .., hour, minute, second] | [8 | 12, negative, days @ .., hour, minute, second, _, _, _, _]
+        [8 | 12, negative, days @ .., hour, minute, second]
+        | [8 | 12, negative, days @ .., hour, minute, second, _, _, _, _]
             if days.len() == 4 =>
         {
             if *negative != 0 {
