@@ -215,3 +215,18 @@ async fn mysql_bulk_reader_logs_in_with_a_password() {
     assert!(bulk.contains(user), "{bulk}");
     assert_ne!(bulk, pooled, "the parameterless query ran on the bulk reader's own connection, not the pool's one");
 }
+
+/// The bulk reader's connection follows the pool's `pool_recycle`: older than that, it is replaced.
+#[tokio::test]
+async fn mysql_bulk_connection_is_recycled() {
+    let Some(url) = server_url(VAR) else { return };
+    let kwargs = "create_engine_kwargs = { pool_size = 1, max_overflow = 0, pool_recycle = 1 }";
+    let (_p, conn) = open_sql_with(&url, "my_recycle", kwargs).await;
+    let id = |df: connections::DataFrame| df.to_csv_string().unwrap();
+    let first = id(conn.query("select connection_id() as id").await.unwrap());
+    let again = id(conn.query("select connection_id() as id, 1 as n").await.unwrap());
+    assert_eq!(first.lines().nth(1), again.lines().nth(1).map(|l| l.trim_end_matches(",1")), "reused while young");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let later = id(conn.query("select connection_id() as id, 2 as n").await.unwrap());
+    assert_ne!(first.lines().nth(1), later.lines().nth(1).map(|l| l.trim_end_matches(",2")), "replaced after 1 s");
+}

@@ -34,9 +34,10 @@ pub(crate) use connect::mysql_options;
 pub(crate) use connect::postgres_options;
 #[cfg(feature = "sqlite")]
 pub(crate) use connect::sqlite_options;
+pub(crate) use engine::EngineOptions;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub(crate) use engine::pool_options;
-use engine::{EngineOptions, read_engine};
+use engine::read_engine;
 pub use keys::{EngineKwarg, SqlKey, UnknownKey};
 
 /// The message for an empty configuration, Streamlit's adapted: `{name}` is the connection name.

@@ -63,7 +63,7 @@ impl SqlPool {
             echo: config.engine.echo,
             #[cfg(feature = "mysql")]
             bulk: if config.backend == Backend::MySql {
-                backend::mysql_wire::BulkReader::new(&config.url)
+                backend::mysql_wire::BulkReader::new(&config.url, &config.engine)
             } else {
                 None
             },

@@ -20,6 +20,7 @@ mod packets;
 mod rows;
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use connections_core::arrow::datatypes::SchemaRef;
 use connections_core::arrow::record_batch::RecordBatch;
@@ -29,6 +30,7 @@ use tokio::sync::Mutex;
 use self::handshake::{Refused, Settings};
 use self::packets::{Conn, Fields, ServerError};
 use self::rows::{ColumnDef, Rows};
+use crate::options::EngineOptions;
 use crate::url::SqlUrl;
 
 const COM_QUIT: u8 = 0x01;
@@ -42,7 +44,8 @@ const MORE_RESULTS_EXIST: u16 = 8;
 /// The bulk reader of one pool: its settings and its idle connection.
 pub(crate) struct BulkReader {
     settings: Settings,
-    idle: Mutex<Option<Conn>>,
+    limits: Limits,
+    idle: Mutex<Option<Idle>>,
     /// Set once the server or account turned out to need what this reader does not do.
     declined: AtomicBool,
 }
@@ -54,11 +57,35 @@ enum Outcome {
     Declined,
 }
 
+/// The pool's time limits, which the reader's connection keeps too.
+#[derive(Debug)]
+struct Limits {
+    /// How long opening a connection may take (`pool_timeout`).
+    connect: Duration,
+    /// The age at which the connection is replaced (`pool_recycle`).
+    lifetime: Option<Duration>,
+    /// How long the connection may sit idle before it is replaced.
+    idle: Option<Duration>,
+}
+
+/// The reader's connection between queries.
+struct Idle {
+    conn: Conn,
+    opened: Instant,
+    since: Instant,
+}
+
 impl BulkReader {
-    /// A reader for the URL's server; `None` when the URL asks for what it does not do.
-    pub(crate) fn new(url: &SqlUrl) -> Option<Self> {
+    /// A reader for the URL's server, with the pool's time limits; `None` when the URL asks for
+    /// what it does not do.
+    pub(crate) fn new(url: &SqlUrl, engine: &EngineOptions) -> Option<Self> {
         Settings::from_url(url).map(|settings| Self {
             settings,
+            limits: Limits {
+                connect: engine.acquire_timeout,
+                lifetime: engine.max_lifetime,
+                idle: engine.idle_timeout,
+            },
             idle: Mutex::new(None),
             declined: AtomicBool::new(false),
         })
@@ -76,17 +103,21 @@ impl BulkReader {
         }
         // one query at a time; a dropped query leaves the slot empty, and the next one reconnects
         let Ok(mut slot) = self.idle.try_lock() else { return Ok(None) };
-        let (mut conn, mut reused) = match slot.take() {
-            Some(conn) => (conn, true),
+        let now = Instant::now();
+        let expired = |limit: Option<Duration>, since: Instant| limit.is_some_and(|l| now - since >= l);
+        let kept =
+            slot.take().filter(|i| !expired(self.limits.lifetime, i.opened) && !expired(self.limits.idle, i.since));
+        let (mut conn, mut opened, mut reused) = match kept {
+            Some(idle) => (idle.conn, idle.opened, true),
             None => match self.open().await {
-                Some(conn) => (conn, false),
+                Some(conn) => (conn, Instant::now(), false),
                 None => return Ok(None),
             },
         };
         loop {
             match run(&mut conn, sql, batch_size).await {
                 Ok(outcome) => {
-                    *slot = Some(conn);
+                    *slot = Some(Idle { conn, opened, since: Instant::now() });
                     return Ok(match outcome {
                         Outcome::Result(schema, batches) => Some((schema, batches)),
                         Outcome::Declined => None,
@@ -96,7 +127,7 @@ impl BulkReader {
                     // the idle connection died (server restart, timeout, KILL): one fresh try
                     tracing::debug!(%why, "bulk reader connection was closed; reconnecting");
                     let Some(fresh) = self.open().await else { return Ok(None) };
-                    (conn, reused) = (fresh, false);
+                    (conn, opened, reused) = (fresh, Instant::now(), false);
                 }
                 Err(Failure::Stale(why)) => return Err(Error::connection_lost(why)),
                 Err(Failure::Query(error)) => return Err(error),
@@ -111,7 +142,8 @@ impl BulkReader {
 
     /// Opens a connection; `None` (and a debug event) when it cannot, for sqlx to do the query.
     async fn open(&self) -> Option<Conn> {
-        match handshake::open(&self.settings).await {
+        let opened = tokio::time::timeout(self.limits.connect, handshake::open(&self.settings)).await;
+        match opened.unwrap_or_else(|_| Err(Refused::Failed("timed out".into()))) {
             Ok(conn) => Some(conn),
             Err(Refused::Unsupported(why)) => {
                 tracing::debug!(why, "bulk reader not used for this pool");
@@ -130,6 +162,7 @@ impl std::fmt::Debug for BulkReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BulkReader")
             .field("settings", &self.settings)
+            .field("limits", &self.limits)
             .field("declined", &self.declined.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
