@@ -137,6 +137,14 @@ macro_rules! bind_params {
 }
 pub(crate) use bind_params;
 
+/// Whether the statement is a query that changes nothing (`SELECT`, `VALUES`, `TABLE`): what the
+/// fast paths of PostgreSQL (COPY wraps it) and MySQL (the bulk reader) take.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn is_plain_query(sql: &str) -> bool {
+    let first = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
+    ["select", "values", "table"].iter().any(|k| first.eq_ignore_ascii_case(k))
+}
+
 /// The error for a value whose type does not fit its column (never shows the value).
 pub(crate) fn mismatch(column: &str, row: usize, found: &str, expected: &str) -> Error {
     Error::statement(format!("column `{column}`, row {row}: a {found} value does not fit the column's type {expected}"))
@@ -147,4 +155,18 @@ pub(crate) fn unsupported(column: &str, type_name: &str) -> Error {
     Error::statement(format!(
         "column `{column}` has type {type_name}, which has no Arrow mapping yet; cast it in the query (for example to text)"
     ))
+}
+
+#[cfg(all(test, any(feature = "postgres", feature = "mysql")))]
+mod tests {
+    #[test]
+    fn only_plain_queries_take_the_fast_paths() {
+        use super::is_plain_query;
+        assert!(is_plain_query("  SELECT 1"));
+        assert!(is_plain_query("values (1)"));
+        assert!(is_plain_query("table t"));
+        assert!(!is_plain_query("with x as (delete from t returning *) select * from x"));
+        assert!(!is_plain_query("insert into t values (1)"));
+        assert!(!is_plain_query("selection"));
+    }
 }

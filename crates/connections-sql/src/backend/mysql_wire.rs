@@ -30,6 +30,7 @@ use tokio::sync::Mutex;
 use self::handshake::{Refused, Settings};
 use self::packets::{Conn, Fields, ServerError};
 use self::rows::{ColumnDef, Rows};
+use super::is_plain_query;
 use crate::options::EngineOptions;
 use crate::url::SqlUrl;
 
@@ -168,12 +169,6 @@ impl std::fmt::Debug for BulkReader {
     }
 }
 
-/// Whether the statement is a query that changes nothing.
-fn is_plain_query(sql: &str) -> bool {
-    let first = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
-    ["select", "values", "table"].iter().any(|k| first.eq_ignore_ascii_case(k))
-}
-
 /// Why a query failed on the reader's connection.
 enum Failure {
     /// The connection broke before the server answered the first command (worth one retry on a
@@ -294,18 +289,4 @@ fn malformed(what: &str) -> Error {
 /// Frees the prepared statement (the server sends no answer).
 async fn close(conn: &mut Conn, id: u32) -> std::result::Result<(), Failure> {
     conn.command(COM_STMT_CLOSE, &id.to_le_bytes()).await.map_err(lost)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_plain_queries_are_read_in_bulk() {
-        assert!(is_plain_query(" SELECT 1"));
-        assert!(is_plain_query("table t"));
-        assert!(!is_plain_query("with x as (select 1) select * from x"));
-        assert!(!is_plain_query("insert into t select 1"));
-        assert!(!is_plain_query("selection"));
-    }
 }

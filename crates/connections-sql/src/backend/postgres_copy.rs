@@ -14,6 +14,7 @@ use futures_util::TryStreamExt as _;
 use sqlx::postgres::PgConnection;
 use sqlx::{Column as _, Executor as _, Statement as _, TypeInfo as _};
 
+use super::is_plain_query;
 use crate::columns::{Batches, Column, Kind};
 use crate::error::classify;
 
@@ -51,12 +52,6 @@ fn wire(type_name: &str) -> Option<(Kind, Wire)> {
         _ => return None,
     };
     Some((kind, Wire::Plain))
-}
-
-/// Whether the statement is a query COPY can wrap and that changes nothing.
-fn is_plain_query(sql: &str) -> bool {
-    let first = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
-    ["select", "values", "table"].iter().any(|k| first.eq_ignore_ascii_case(k))
 }
 
 /// Reads a parameterless query's whole result through binary COPY; `Ok(None)` when this path
@@ -217,15 +212,6 @@ fn append(column: &mut Column, wire: Wire, value: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_plain_queries_go_through_copy() {
-        assert!(is_plain_query("  SELECT 1"));
-        assert!(is_plain_query("values (1)"));
-        assert!(!is_plain_query("with x as (delete from t returning *) select * from x"));
-        assert!(!is_plain_query("insert into t values (1)"));
-        assert!(!is_plain_query("selection"));
-    }
 
     #[test]
     fn tuples_split_across_chunks_wait_for_the_rest() {
