@@ -54,7 +54,8 @@ pub(crate) struct BulkReader {
 /// What running a query on the reader's connection came to.
 enum Outcome {
     Result(SchemaRef, Vec<RecordBatch>),
-    /// Not run: sqlx runs it (the server would not prepare it, or it returns no rows).
+    /// Not run, for sqlx to run: the server would not prepare it, or it has parameters, no
+    /// result columns or a column of a type sqlx does not know.
     Declined,
 }
 
@@ -211,13 +212,12 @@ async fn run(conn: &mut Conn, sql: &str, batch_size: usize) -> std::result::Resu
     let (Some(id), Some(columns), Some(params)) = (ok.u32(), ok.u16(), ok.u16()) else {
         return Err(lost("a malformed prepare answer"));
     };
-    let prepared = definitions(conn, params).await?;
+    let _parameters = definitions(conn, params).await?;
     let prepared_columns = definitions(conn, columns).await?;
     if params > 0 || columns == 0 || !rows::known(&prepared_columns) {
         close(conn, id).await?;
         return Ok(Outcome::Declined);
     }
-    drop(prepared);
     let mut execute = id.to_le_bytes().to_vec();
     execute.push(0); // no cursor
     execute.extend_from_slice(&1_u32.to_le_bytes()); // iteration count
