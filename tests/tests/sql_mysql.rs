@@ -2,9 +2,9 @@
 
 #![allow(clippy::unwrap_used)] // test code
 
-use connections::ErrorKind;
 use connections::arrow::array::{Array, Decimal128Array, Int64Array, StringArray, UInt64Array};
 use connections::arrow::datatypes::{DataType, TimeUnit};
+use connections::{BaseConnection as _, ErrorKind};
 use connections_tests::{Project, error_chain, open_sql, open_sql_with, server_url, unique_table};
 
 /// A pool of exactly one connection: a query that did not run on it ran on the bulk reader's.
@@ -135,8 +135,9 @@ async fn mysql_wrong_password_fails_clearly_without_the_password() {
     }
 }
 
-/// A parameterless `select` is read by the bulk reader on a connection of its own, a
-/// `query_stream` row by row through sqlx: both must give the same Arrow data, on every type.
+/// A parameterless `select` is read by the bulk reader on a connection of its own (by `query`
+/// and by `query_stream`), one with a parameter row by row through sqlx: all must give the same
+/// Arrow data, on every type.
 #[tokio::test]
 async fn mysql_bulk_and_row_paths_agree() {
     use futures_util::TryStreamExt as _;
@@ -170,26 +171,27 @@ async fn mysql_bulk_and_row_paths_agree() {
     conn.execute(&format!("insert into {t} (k) values (0)")).await.unwrap();
     let sql = format!("select * from {t} order by k");
     let bulk = conn.query(sql.clone()).await.unwrap();
-    let rows: Vec<_> = conn.query_stream(&sql, 1000).await.unwrap().try_collect().await.unwrap();
-    let rows = connections::DataFrame::new(rows[0].schema(), rows).unwrap();
+    let streamed: Vec<_> = conn.query_stream(&sql, 1000).await.unwrap().try_collect().await.unwrap();
+    assert_eq!(streamed.len(), 4, "batches of 1000 rows");
+    let streamed = connections::DataFrame::new(streamed[0].schema(), streamed).unwrap();
+    let rows = conn.query(format!("select * from {t} where k >= :zero order by k")).param("zero", 0).await.unwrap();
     conn.execute(&format!("drop table {t}")).await.unwrap();
     assert_eq!(bulk.num_rows(), 3001);
     assert_eq!(bulk.schema(), rows.schema());
-    assert_eq!(bulk.to_csv_string().unwrap(), rows.to_csv_string().unwrap());
+    assert_eq!(streamed.schema(), rows.schema());
+    let csv = rows.to_csv_string().unwrap();
+    assert_eq!(bulk.to_csv_string().unwrap(), csv);
+    assert_eq!(streamed.to_csv_string().unwrap(), csv);
 
-    // the parameterless queries ran on the bulk reader's one connection, the stream on the pool's
-    let id = |df: connections::DataFrame| df.to_csv_string().unwrap();
-    let first = id(conn.query("select connection_id() as id").await.unwrap());
-    let again = id(conn.query("select connection_id() as id, 1 as again").await.unwrap());
+    // the parameterless queries ran on the bulk reader's one connection, the other on the pool's
+    let id = |df: connections::DataFrame| df.to_csv_string().unwrap().lines().nth(1).unwrap().to_owned();
+    let queried = id(conn.query("select connection_id() as id").await.unwrap());
     let streamed: Vec<_> =
         conn.query_stream("select connection_id() as id", 10).await.unwrap().try_collect().await.unwrap();
     let streamed = id(connections::DataFrame::new(streamed[0].schema(), streamed).unwrap());
-    assert_eq!(
-        first.lines().nth(1),
-        again.lines().nth(1).map(|l| l.trim_end_matches(",1")),
-        "one bulk connection, reused"
-    );
-    assert_ne!(first, streamed, "the stream used a pool connection");
+    let pooled = id(conn.query("select connection_id() as id from dual where 1 = :one").param("one", 1).await.unwrap());
+    assert_eq!(queried, streamed, "one bulk connection, reused");
+    assert_ne!(queried, pooled, "the parameterised query used the pool's connection");
 }
 
 /// The bulk reader logs in with `mysql_native_password` (here with a password that needs
@@ -229,4 +231,27 @@ async fn mysql_bulk_connection_is_recycled() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let later = id(conn.query("select connection_id() as id, 2 as n").await.unwrap());
     assert_ne!(first.lines().nth(1), later.lines().nth(1).map(|l| l.trim_end_matches(",2")), "replaced after 1 s");
+}
+
+/// A stream dropped after its first batch stops the bulk read; the next queries still work.
+#[tokio::test]
+async fn mysql_dropped_bulk_stream_leaves_the_connection_usable() {
+    use futures_util::StreamExt as _;
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open_sql_with(&url, "my_dropped", ONE_CONNECTION).await;
+    let digits = "(select 0 as d union all select 1 union all select 2 union all select 3 union all select 4
+                  union all select 5 union all select 6 union all select 7 union all select 8 union all select 9)";
+    let sql = format!(
+        "select a.d * 10000 + b.d * 1000 + c.d * 100 + e.d * 10 + f.d as i, repeat('x', 100) as pad
+         from {digits} a, {digits} b, {digits} c, {digits} e, {digits} f"
+    );
+    let mut stream = conn.query_stream(&sql, 100).await.unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(first.num_rows(), 100);
+    drop(stream);
+    for _ in 0..3 {
+        let whole = conn.query(sql.clone()).await.unwrap();
+        assert_eq!(whole.num_rows(), 100_000);
+        conn.core().clear_cache();
+    }
 }

@@ -171,12 +171,10 @@ impl SqlPool {
             }
             #[cfg(feature = "mysql")]
             PoolKind::MySql(pool) => {
-                if let Sink::Collect(batches) = sink
-                    && rewritten.values.is_empty()
+                if rewritten.values.is_empty()
                     && let Some(bulk) = &self.bulk
-                    && let Some((schema, found)) = bulk.collect(&rewritten.sql, batch_size).await?
+                    && let Some(schema) = bulk.fetch(&rewritten.sql, batch_size, sink).await?
                 {
-                    batches.extend(found);
                     return Ok(schema);
                 }
                 let mut conn = pool.acquire().await.map_err(classify)?;

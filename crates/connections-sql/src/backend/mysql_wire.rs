@@ -3,9 +3,10 @@
 //! sqlx hands out a result one row at a time, each row its own packet copy, `Vec` of value
 //! ranges, column `Arc`s and async-stream hand-off; on a million rows that costs more client time
 //! than the server needs to send them. This reader keeps one connection of its own per pool,
-//! opened with the same settings and session setup as sqlx's connections, and for a whole result
-//! of a parameterless `SELECT`/`TABLE`/`VALUES` prepares the statement, executes it and decodes
-//! every row where it lies in a 256 KiB read buffer, straight into the column builders.
+//! opened with the same settings and session setup as sqlx's connections, and for a
+//! parameterless `SELECT`/`TABLE`/`VALUES` (a `query` or a `query_stream`) prepares the statement,
+//! executes it and decodes every row where it lies in a 256 KiB read buffer, straight into the
+//! column builders.
 //!
 //! It declines (and the query runs through sqlx, with the same Arrow result) when it cannot
 //! serve a query the same way: TLS wanted or offered (`ssl_mode` other than `DISABLED`, or a
@@ -23,14 +24,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use connections_core::arrow::datatypes::SchemaRef;
-use connections_core::arrow::record_batch::RecordBatch;
 use connections_core::{Error, Result};
 use tokio::sync::Mutex;
 
 use self::handshake::{Refused, Settings};
 use self::packets::{Conn, Fields, ServerError};
 use self::rows::{ColumnDef, Rows};
-use super::is_plain_query;
+use super::{Sink, is_plain_query};
 use crate::options::EngineOptions;
 use crate::url::SqlUrl;
 
@@ -53,7 +53,8 @@ pub(crate) struct BulkReader {
 
 /// What running a query on the reader's connection came to.
 enum Outcome {
-    Result(SchemaRef, Vec<RecordBatch>),
+    /// The rows went to the sink; the result's schema.
+    Result(SchemaRef),
     /// Not run, for sqlx to run: the server would not prepare it, or it has parameters, no
     /// result columns or a column of a type sqlx does not know.
     Declined,
@@ -93,9 +94,10 @@ impl BulkReader {
         })
     }
 
-    /// Reads a parameterless query's whole result; `Ok(None)` when this reader does not take the
-    /// query (the caller then runs it through sqlx).
-    pub(crate) async fn collect(&self, sql: &str, batch_size: usize) -> Result<Option<(SchemaRef, Vec<RecordBatch>)>> {
+    /// Reads a parameterless query's result, handing batches of `batch_size` rows to `sink`;
+    /// the schema, or `Ok(None)` when this reader does not take the query (the caller then runs
+    /// it through sqlx; nothing was sent to the sink).
+    pub(crate) async fn fetch(&self, sql: &str, batch_size: usize, sink: &mut Sink<'_>) -> Result<Option<SchemaRef>> {
         let sql = sql.trim_end().trim_end_matches(';');
         if !is_plain_query(sql) || sql.contains([';', '@']) || !packets::fits(sql.len()) {
             return Ok(None);
@@ -117,11 +119,11 @@ impl BulkReader {
             },
         };
         loop {
-            match run(&mut conn, sql, batch_size).await {
+            match run(&mut conn, sql, batch_size, sink).await {
                 Ok(outcome) => {
                     *slot = Some(Idle { conn, opened, since: Instant::now() });
                     return Ok(match outcome {
-                        Outcome::Result(schema, batches) => Some((schema, batches)),
+                        Outcome::Result(schema) => Some(schema),
                         Outcome::Declined => None,
                     });
                 }
@@ -189,8 +191,13 @@ fn server_error(payload: &[u8]) -> Error {
     if error.connection_lost() { Error::connection_lost(error) } else { Error::statement(error) }
 }
 
-/// Prepares, executes and closes the statement, reading its rows into batches.
-async fn run(conn: &mut Conn, sql: &str, batch_size: usize) -> std::result::Result<Outcome, Failure> {
+/// Prepares, executes and closes the statement, reading its rows into batches for `sink`.
+async fn run(
+    conn: &mut Conn,
+    sql: &str,
+    batch_size: usize,
+    sink: &mut Sink<'_>,
+) -> std::result::Result<Outcome, Failure> {
     let stale = |e: std::io::Error| Failure::Stale(e.to_string());
     conn.command(COM_STMT_PREPARE, sql.as_bytes()).await.map_err(stale)?;
     let answer = conn.read_owned().await.map_err(stale)?;
@@ -222,10 +229,9 @@ async fn run(conn: &mut Conn, sql: &str, batch_size: usize) -> std::result::Resu
     execute.push(0); // no cursor
     execute.extend_from_slice(&1_u32.to_le_bytes()); // iteration count
     conn.command(COM_STMT_EXECUTE, &execute).await.map_err(lost)?;
-    let result = read_result(conn, batch_size).await;
+    let result = read_result(conn, batch_size, sink).await;
     close(conn, id).await?;
-    let (schema, batches) = result.map_err(Failure::Query)?;
-    Ok(Outcome::Result(schema, batches))
+    Ok(Outcome::Result(result.map_err(Failure::Query)?))
 }
 
 /// Reads `count` column (or parameter) definitions and the end packet after them.
@@ -244,8 +250,9 @@ async fn definitions(conn: &mut Conn, count: u16) -> std::result::Result<Vec<Col
     Ok(defs)
 }
 
-/// Reads an executed statement's result set: its columns, then every row.
-async fn read_result(conn: &mut Conn, batch_size: usize) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+/// Reads an executed statement's result set, its columns, then every row, into batches for
+/// `sink`; the schema.
+async fn read_result(conn: &mut Conn, batch_size: usize, sink: &mut Sink<'_>) -> Result<SchemaRef> {
     let lost = |e: std::io::Error| Error::connection_lost(e.to_string());
     let head = conn.read().await.map_err(lost)?;
     let head = conn.bytes(&head);
@@ -267,7 +274,11 @@ async fn read_result(conn: &mut Conn, batch_size: usize) -> Result<(SchemaRef, V
         let packet = conn.read().await.map_err(lost)?;
         let payload = conn.bytes(&packet);
         match payload.first() {
-            Some(0x00) => rows.push(payload)?,
+            Some(0x00) => {
+                if let Some(batch) = rows.push(payload)? {
+                    sink.put(batch).await?;
+                }
+            }
             Some(0xFE) if payload.len() < 9 => {
                 let status = Fields::new(payload.get(3..).unwrap_or_default()).u16().unwrap_or_default();
                 if status & MORE_RESULTS_EXIST != 0 {
@@ -279,7 +290,11 @@ async fn read_result(conn: &mut Conn, batch_size: usize) -> Result<(SchemaRef, V
             _ => return Err(malformed("a row")),
         }
     }
-    rows.finish()
+    let (schema, rest) = rows.finish()?;
+    for batch in rest {
+        sink.put(batch).await?;
+    }
+    Ok(schema)
 }
 
 fn malformed(what: &str) -> Error {

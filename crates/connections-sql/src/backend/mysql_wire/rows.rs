@@ -160,7 +160,6 @@ pub(super) fn known(defs: &[ColumnDef]) -> bool {
 pub(super) struct Rows {
     columns: Batches,
     decoders: Vec<Decoder>,
-    batches: Vec<RecordBatch>,
     number: usize,
 }
 
@@ -184,11 +183,11 @@ impl Rows {
                 bit: def.type_id == ty::BIT,
             });
         }
-        Ok(Self { columns: Batches::new(plan, batch_size), decoders, batches: Vec::new(), number: 0 })
+        Ok(Self { columns: Batches::new(plan, batch_size), decoders, number: 0 })
     }
 
-    /// Appends one binary row (a packet starting with `0x00`).
-    pub(super) fn push(&mut self, payload: &[u8]) -> Result<()> {
+    /// Appends one binary row (a packet starting with `0x00`); returns a batch when one is full.
+    pub(super) fn push(&mut self, payload: &[u8]) -> Result<Option<RecordBatch>> {
         let count = self.decoders.len();
         let bitmap_length = (count + 9) / 8;
         let bitmap = payload.get(1..=bitmap_length).ok_or_else(malformed)?;
@@ -208,18 +207,12 @@ impl Rows {
             append(column, decoder, value, self.number)?;
         }
         self.number += 1;
-        if let Some(batch) = self.columns.row_done()? {
-            self.batches.push(batch);
-        }
-        Ok(())
+        self.columns.row_done()
     }
 
-    /// The schema and every batch.
+    /// The schema and the last, partial batch (if it has rows).
     pub(super) fn finish(self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let Self { columns, mut batches, .. } = self;
-        let (schema, rest) = columns.into_batches()?;
-        batches.extend(rest);
-        Ok((schema, batches))
+        self.columns.into_batches()
     }
 }
 
@@ -391,7 +384,7 @@ mod tests {
         let mut rows = Rows::new(vec![def("id", ty::LONGLONG, 20), def("s", 0xfc, 65535)], 10).unwrap();
         let mut row = vec![0x00, 0b0000_1000]; // header, bitmap: column 1 (bit 3) is NULL
         row.extend_from_slice(&7_i64.to_le_bytes());
-        rows.push(&row).unwrap();
+        assert!(rows.push(&row).unwrap().is_none(), "the batch is not full yet");
         let mut row = vec![0x00, 0];
         row.extend_from_slice(&8_i64.to_le_bytes());
         row.extend_from_slice(&[2, b'h', b'i']);
