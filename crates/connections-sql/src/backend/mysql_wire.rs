@@ -9,8 +9,8 @@
 //! column builders.
 //!
 //! It declines (and the query runs through sqlx, with the same Arrow result) when it cannot
-//! serve a query the same way: TLS wanted or offered (`ssl_mode` other than `DISABLED`, or a
-//! server offering TLS under `PREFERRED`), a Unix socket, a character set other than `utf8mb4`,
+//! serve a query the same way: TLS asked for (`ssl_mode` `REQUIRED`, `VERIFY_CA`,
+//! `VERIFY_IDENTITY`, certificate files) or offered by the server under `PREFERRED`, a Unix socket, a character set other than `utf8mb4`,
 //! an authentication plugin other than `mysql_native_password` (or an empty password), a
 //! statement the server will not prepare (sqlx then reports the error), a statement mentioning
 //! `@` (session variables belong to sqlx's connections), a column of a type sqlx does not know,
