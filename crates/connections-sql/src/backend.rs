@@ -150,6 +150,12 @@ pub(crate) fn mismatch(column: &str, row: usize, found: &str, expected: &str) ->
     Error::statement(format!("column `{column}`, row {row}: a {found} value does not fit the column's type {expected}"))
 }
 
+/// The error for a value that does not decode (never shows the value).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn undecodable(column: &str, type_name: &str, row: usize, why: impl std::fmt::Display) -> Error {
+    Error::statement(format!("column `{column}` ({type_name}), row {row}: cannot decode the value: {why}"))
+}
+
 /// The error for a column type with no Arrow mapping.
 pub(crate) fn unsupported(column: &str, type_name: &str) -> Error {
     Error::statement(format!(

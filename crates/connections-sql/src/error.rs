@@ -4,16 +4,21 @@ use connections_core::Error;
 
 /// SQLSTATE codes that mean the connection, not the statement, failed (decision 9): class 08
 /// (connection exception), and the server shutting down or refusing connections.
-fn connection_sqlstate(code: &str) -> bool {
+pub(crate) fn connection_sqlstate(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }
 
 /// MySQL/MariaDB server error numbers that mean the connection is gone: too many connections,
 /// server shutdown, aborted or killed connection, lost connection.
 #[cfg(feature = "mysql")]
+pub(crate) fn connection_mysql_error(number: u16) -> bool {
+    matches!(number, 1040 | 1053 | 1077 | 1152 | 1159 | 1161 | 1927 | 2006 | 2013)
+}
+
+/// Whether a sqlx database error is a MySQL/MariaDB error of [`connection_mysql_error`].
+#[cfg(feature = "mysql")]
 fn connection_mysql_number(db: &(dyn sqlx::error::DatabaseError + 'static)) -> bool {
-    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-        .is_some_and(|e| matches!(e.number(), 1040 | 1053 | 1077 | 1152 | 1159 | 1161 | 1927 | 2006 | 2013))
+    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| connection_mysql_error(e.number()))
 }
 
 #[cfg(not(feature = "mysql"))]

@@ -55,12 +55,7 @@ fn plan(column: &MySqlColumn) -> ((String, Kind), Decoder) {
 }
 
 fn decode<'r, T: Decode<'r, MySql>>(value: MySqlValueRef<'r>, decoder: &Decoder, row: usize) -> Result<T> {
-    T::decode(value).map_err(|e| {
-        connections_core::Error::statement(format!(
-            "column `{}` ({}), row {row}: cannot decode the value: {e}",
-            decoder.name, decoder.type_name
-        ))
-    })
+    T::decode(value).map_err(|e| super::undecodable(&decoder.name, &decoder.type_name, row, e))
 }
 
 fn append(column: &mut Column, decoder: &Decoder, row: &MySqlRow, index: usize, number: usize) -> Result<()> {
@@ -107,10 +102,7 @@ fn time_of_day(time: MySqlTime, decoder: &Decoder, row: usize) -> Result<NaiveTi
     } else {
         "a TIME of 24 hours or more is not a time of day"
     };
-    Err(connections_core::Error::statement(format!(
-        "column `{}` ({}), row {row}: cannot decode the value: {why}",
-        decoder.name, decoder.type_name
-    )))
+    Err(super::undecodable(&decoder.name, &decoder.type_name, row, why))
 }
 
 super::backend_fns!(MySqlConnection, |sql| sqlx::query_with(sql, sqlx::mysql::MySqlArguments::default()));

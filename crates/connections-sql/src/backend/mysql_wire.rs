@@ -181,8 +181,15 @@ enum Failure {
     Query(Error),
 }
 
-fn lost(e: impl std::fmt::Display) -> Failure {
-    Failure::Query(Error::connection_lost(e.to_string()))
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Self::Query(error)
+    }
+}
+
+/// An I/O failure as an error (retried).
+fn lost(e: std::io::Error) -> Error {
+    Error::connection_lost(e)
 }
 
 /// An error packet as an error: retried when it says the connection is gone.
@@ -213,11 +220,11 @@ async fn run(
                 Ok(Outcome::Declined)
             };
         }
-        _ => return Err(lost("an unexpected answer to a prepare request")),
+        _ => return Err(malformed("the answer to a prepare request").into()),
     }
     let mut ok = Fields::new(&answer[1..]);
     let (Some(id), Some(columns), Some(params)) = (ok.u32(), ok.u16(), ok.u16()) else {
-        return Err(lost("a malformed prepare answer"));
+        return Err(malformed("the answer to a prepare request").into());
     };
     let _parameters = definitions(conn, params).await?;
     let prepared_columns = definitions(conn, columns).await?;
@@ -231,20 +238,20 @@ async fn run(
     conn.command(COM_STMT_EXECUTE, &execute).await.map_err(lost)?;
     let result = read_result(conn, batch_size, sink).await;
     close(conn, id).await?;
-    Ok(Outcome::Result(result.map_err(Failure::Query)?))
+    Ok(Outcome::Result(result?))
 }
 
 /// Reads `count` column (or parameter) definitions and the end packet after them.
-async fn definitions(conn: &mut Conn, count: u16) -> std::result::Result<Vec<ColumnDef>, Failure> {
+async fn definitions(conn: &mut Conn, count: u16) -> Result<Vec<ColumnDef>> {
     let mut defs = Vec::with_capacity(usize::from(count));
     for _ in 0..count {
         let payload = conn.read().await.map_err(lost)?;
-        defs.push(ColumnDef::parse(conn.bytes(&payload)).map_err(Failure::Query)?);
+        defs.push(ColumnDef::parse(conn.bytes(&payload))?);
     }
     if count > 0 {
         let end = conn.read().await.map_err(lost)?;
         if conn.bytes(&end).first() != Some(&0xFE) {
-            return Err(lost("no end packet after the column definitions"));
+            return Err(malformed("no end packet after the column definitions"));
         }
     }
     Ok(defs)
@@ -253,7 +260,6 @@ async fn definitions(conn: &mut Conn, count: u16) -> std::result::Result<Vec<Col
 /// Reads an executed statement's result set, its columns, then every row, into batches for
 /// `sink`; the schema.
 async fn read_result(conn: &mut Conn, batch_size: usize, sink: &mut Sink<'_>) -> Result<SchemaRef> {
-    let lost = |e: std::io::Error| Error::connection_lost(e.to_string());
     let head = conn.read().await.map_err(lost)?;
     let head = conn.bytes(&head);
     let count = match head.first() {
@@ -264,12 +270,7 @@ async fn read_result(conn: &mut Conn, batch_size: usize, sink: &mut Sink<'_>) ->
     if count == 0 {
         return Err(malformed("a result without columns"));
     }
-    let defs = match definitions(conn, count).await {
-        Ok(defs) => defs,
-        Err(Failure::Query(e)) => return Err(e),
-        Err(Failure::Stale(why)) => return Err(Error::connection_lost(why)),
-    };
-    let mut rows = Rows::new(defs, batch_size)?;
+    let mut rows = Rows::new(definitions(conn, count).await?, batch_size)?;
     loop {
         let packet = conn.read().await.map_err(lost)?;
         let payload = conn.bytes(&packet);
@@ -297,11 +298,12 @@ async fn read_result(conn: &mut Conn, batch_size: usize, sink: &mut Sink<'_>) ->
     Ok(schema)
 }
 
+/// Data that does not follow the protocol (retried, on a new connection).
 fn malformed(what: &str) -> Error {
     Error::connection_lost(format!("unexpected data from the MySQL server: {what}"))
 }
 
 /// Frees the prepared statement (the server sends no answer).
-async fn close(conn: &mut Conn, id: u32) -> std::result::Result<(), Failure> {
+async fn close(conn: &mut Conn, id: u32) -> Result<()> {
     conn.command(COM_STMT_CLOSE, &id.to_le_bytes()).await.map_err(lost)
 }

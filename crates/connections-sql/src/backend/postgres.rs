@@ -60,12 +60,7 @@ fn plan(column: &PgColumn) -> ((String, Kind), Decoder) {
 }
 
 fn decode<'r, T: Decode<'r, Postgres>>(value: PgValueRef<'r>, decoder: &Decoder, row: usize) -> Result<T> {
-    T::decode(value).map_err(|e| {
-        connections_core::Error::statement(format!(
-            "column `{}` ({}), row {row}: cannot decode the value: {e}",
-            decoder.name, decoder.type_name
-        ))
-    })
+    T::decode(value).map_err(|e| super::undecodable(&decoder.name, &decoder.type_name, row, e))
 }
 
 fn append(column: &mut Column, decoder: &Decoder, row: &PgRow, index: usize, number: usize) -> Result<()> {

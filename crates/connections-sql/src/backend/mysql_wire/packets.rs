@@ -240,10 +240,10 @@ impl ServerError {
         Self { number, sqlstate, message: String::from_utf8_lossy(fields.rest()).into_owned() }
     }
 
-    /// Whether the error means the connection, not the statement, failed (as for sqlx's errors).
+    /// Whether the error means the connection, not the statement, failed (the rule for sqlx's
+    /// errors, [`crate::error::classify`]).
     pub(super) fn connection_lost(&self) -> bool {
-        self.sqlstate.starts_with("08")
-            || matches!(self.number, 1040 | 1053 | 1077 | 1152 | 1159 | 1161 | 1927 | 2006 | 2013)
+        crate::error::connection_sqlstate(&self.sqlstate) || crate::error::connection_mysql_error(self.number)
     }
 }
 

@@ -13,9 +13,10 @@ use connections_core::{Error, Result};
 use sqlx::types::BigDecimal;
 use sqlx::types::chrono::{NaiveDate, NaiveTime};
 
+use super::malformed;
 use super::packets::Fields;
 use crate::backend::mysql::kind_of;
-use crate::backend::unsupported;
+use crate::backend::{undecodable, unsupported};
 use crate::columns::{Batches, Column, Kind, date32, time64};
 
 /// Column flags (protocol documentation names).
@@ -49,14 +50,11 @@ pub(super) struct ColumnDef {
     max_size: u32,
 }
 
-fn malformed() -> Error {
-    Error::connection_lost("malformed result data from the MySQL server")
-}
-
 impl ColumnDef {
     /// Parses a column definition packet.
     pub(super) fn parse(payload: &[u8]) -> Result<Self> {
         let mut f = Fields::new(payload);
+        let malformed = || malformed("a column definition");
         let mut text = || f.lenenc_bytes().ok_or_else(malformed);
         let (_catalog, _schema, _table, _org_table) = (text()?, text()?, text()?, text()?);
         let (alias, name) = (text()?, text()?);
@@ -190,6 +188,7 @@ impl Rows {
     pub(super) fn push(&mut self, payload: &[u8]) -> Result<Option<RecordBatch>> {
         let count = self.decoders.len();
         let bitmap_length = (count + 9) / 8;
+        let malformed = || malformed("a row");
         let bitmap = payload.get(1..=bitmap_length).ok_or_else(malformed)?;
         let mut rest = Fields::new(&payload[1 + bitmap_length..]);
         for (index, (column, decoder)) in self.columns.columns().iter_mut().zip(&self.decoders).enumerate() {
@@ -218,10 +217,7 @@ impl Rows {
 
 /// The error for a value that does not decode, worded as for the values sqlx decodes.
 fn bad(decoder: &Decoder, row: usize, why: &str) -> Error {
-    Error::statement(format!(
-        "column `{}` ({}), row {row}: cannot decode the value: {why}",
-        decoder.name, decoder.type_name
-    ))
+    undecodable(&decoder.name, decoder.type_name, row, why)
 }
 
 /// A little-endian integer of 1 to 8 bytes, sign-extended.
