@@ -28,12 +28,14 @@ mod connect;
 mod engine;
 mod keys;
 
-#[cfg(feature = "mysql")]
-pub(crate) use connect::mysql_options;
+#[cfg(all(test, feature = "mysql"))]
+pub(crate) use connect::build_mysql;
 #[cfg(feature = "postgres")]
 pub(crate) use connect::postgres_options;
 #[cfg(feature = "sqlite")]
 pub(crate) use connect::sqlite_options;
+#[cfg(feature = "mysql")]
+pub(crate) use connect::{MySqlParam, mysql_options};
 pub(crate) use engine::EngineOptions;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub(crate) use engine::pool_options;

@@ -56,17 +56,21 @@ impl SqlPool {
             }
         };
         tracing::debug!(url = %config.url.render_redacted(), "connected");
+        #[cfg(feature = "mysql")]
+        let bulk = match &kind {
+            PoolKind::MySql(pool) => {
+                backend::mysql_wire::BulkReader::new(&pool.connect_options(), &config.url, &config.engine)
+            }
+            #[allow(unreachable_patterns)]
+            _ => None,
+        };
         Ok(Self {
             kind,
             backend: config.backend,
             redacted_url: config.url.render_redacted(),
             echo: config.engine.echo,
             #[cfg(feature = "mysql")]
-            bulk: if config.backend == Backend::MySql {
-                backend::mysql_wire::BulkReader::new(&config.url, &config.engine)
-            } else {
-                None
-            },
+            bulk,
         })
     }
 

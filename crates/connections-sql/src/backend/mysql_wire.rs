@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use connections_core::arrow::datatypes::SchemaRef;
 use connections_core::{Error, Result};
+use sqlx::mysql::MySqlConnectOptions;
 use tokio::sync::Mutex;
 
 use self::handshake::{Refused, Settings};
@@ -79,10 +80,10 @@ struct Idle {
 }
 
 impl BulkReader {
-    /// A reader for the URL's server, with the pool's time limits; `None` when the URL asks for
-    /// what it does not do.
-    pub(crate) fn new(url: &SqlUrl, engine: &EngineOptions) -> Option<Self> {
-        Settings::from_url(url).map(|settings| Self {
+    /// A reader for the server of sqlx's connect options (built from `url`), with the pool's time
+    /// limits; `None` when the options ask for what it does not do.
+    pub(crate) fn new(options: &MySqlConnectOptions, url: &SqlUrl, engine: &EngineOptions) -> Option<Self> {
+        Settings::new(options, url).map(|settings| Self {
             settings,
             limits: Limits {
                 connect: engine.acquire_timeout,

@@ -268,7 +268,7 @@ const MYSQL_PARAMS: &[&str] = &[
 /// [`mysql_options`] for a URL, with a parameter error not yet attached to
 /// its key.
 #[cfg(feature = "mysql")]
-fn build_mysql(url: &SqlUrl) -> Result<MySqlConnectOptions, ParamError> {
+pub(crate) fn build_mysql(url: &SqlUrl) -> Result<MySqlConnectOptions, ParamError> {
     let mut options = MySqlConnectOptions::new();
     let set = |part: &Option<String>| part.as_deref().filter(|v| !v.is_empty()).map(str::to_owned);
     if let Some(host) = set(&url.host) {
@@ -287,10 +287,13 @@ fn build_mysql(url: &SqlUrl) -> Result<MySqlConnectOptions, ParamError> {
         options = options.database(&database);
     }
     for (key, value) in &url.query {
-        options = match key.as_str() {
-            "charset" => options.charset(value),
-            "collation" => options.collation(value),
-            "ssl_mode" | "sslmode" | "ssl-mode" => {
+        let Some(param) = MySqlParam::parse(key) else {
+            return Err(ParamError::unknown(key, Backend::MySql, MYSQL_PARAMS));
+        };
+        options = match param {
+            MySqlParam::Charset => options.charset(value),
+            MySqlParam::Collation => options.collation(value),
+            MySqlParam::SslMode => {
                 let mode = match value.to_ascii_lowercase().replace('-', "_").as_str() {
                     "disabled" => MySqlSslMode::Disabled,
                     "preferred" => MySqlSslMode::Preferred,
@@ -308,25 +311,58 @@ fn build_mysql(url: &SqlUrl) -> Result<MySqlConnectOptions, ParamError> {
                 };
                 options.ssl_mode(mode)
             }
-            "ssl_ca" | "sslca" | "ssl-ca" => options.ssl_ca(value),
-            "ssl_cert" | "sslcert" | "ssl-cert" => options.ssl_client_cert(value),
-            "ssl_key" | "sslkey" | "ssl-key" => options.ssl_client_key(value),
-            "unix_socket" | "socket" => options.socket(value),
-            "timezone" | "time_zone" | "time-zone" => options.timezone(Some(value.clone())),
-            "statement-cache-capacity" => options.statement_cache_capacity(
+            MySqlParam::SslCa => options.ssl_ca(value),
+            MySqlParam::SslCert => options.ssl_client_cert(value),
+            MySqlParam::SslKey => options.ssl_client_key(value),
+            MySqlParam::Socket => options.socket(value),
+            MySqlParam::Timezone => options.timezone(Some(value.clone())),
+            MySqlParam::StatementCacheCapacity => options.statement_cache_capacity(
                 value.parse().map_err(|_| ParamError::new(key, format!("`{key}`: expected an integer")))?,
             ),
-            _ => return Err(ParamError::unknown(key, Backend::MySql, MYSQL_PARAMS)),
         };
     }
     Ok(options)
+}
+
+/// A MySQL URL query parameter, whichever of its spellings (SQLAlchemy's, sqlx's) names it.
+#[cfg(feature = "mysql")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MySqlParam {
+    Charset,
+    Collation,
+    SslMode,
+    SslCa,
+    SslCert,
+    SslKey,
+    Socket,
+    Timezone,
+    StatementCacheCapacity,
+}
+
+#[cfg(feature = "mysql")]
+impl MySqlParam {
+    /// The parameter a query key names, if it is one.
+    pub(crate) fn parse(key: &str) -> Option<Self> {
+        Some(match key {
+            "charset" => Self::Charset,
+            "collation" => Self::Collation,
+            "ssl_mode" | "sslmode" | "ssl-mode" => Self::SslMode,
+            "ssl_ca" | "sslca" | "ssl-ca" => Self::SslCa,
+            "ssl_cert" | "sslcert" | "ssl-cert" => Self::SslCert,
+            "ssl_key" | "sslkey" | "ssl-key" => Self::SslKey,
+            "unix_socket" | "socket" => Self::Socket,
+            "timezone" | "time_zone" | "time-zone" => Self::Timezone,
+            "statement-cache-capacity" => Self::StatementCacheCapacity,
+            _ => return None,
+        })
+    }
 }
 
 /// A bad connection parameter found while building a backend's connect options: the parameter
 /// (empty for the options as a whole) and a message naming it, without its value.
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 #[derive(Debug)]
-struct ParamError {
+pub(crate) struct ParamError {
     param: String,
     message: String,
 }

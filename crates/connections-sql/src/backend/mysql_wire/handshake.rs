@@ -9,7 +9,10 @@ use std::fmt;
 use sha1::{Digest as _, Sha1};
 use tokio::net::TcpStream;
 
+use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
+
 use super::packets::{Conn, Fields, ServerError};
+use crate::options::MySqlParam;
 use crate::url::SqlUrl;
 
 /// Client capability flags (protocol documentation names, without `CLIENT_`).
@@ -51,25 +54,31 @@ pub(super) struct Settings {
 }
 
 impl Settings {
-    /// The settings for a MySQL URL; `None` when the URL asks for something this reader does
-    /// not do (TLS, a Unix socket, a character set other than `utf8mb4`).
-    pub(super) fn from_url(url: &SqlUrl) -> Option<Self> {
-        let part = |p: &Option<String>| p.as_deref().filter(|v| !v.is_empty()).map(str::to_owned);
-        let mut tls_disabled = false;
-        let mut timezone = String::from("+00:00");
-        let mut collation = String::from("utf8mb4_unicode_ci");
+    /// The settings of sqlx's connect options for a MySQL URL (its defaults included); `None`
+    /// when they ask for something this reader does not do (TLS, a Unix socket, a character set
+    /// other than `utf8mb4`). The password and the time zone, which the options do not give
+    /// back, come from the URL they were built from.
+    pub(super) fn new(options: &MySqlConnectOptions, url: &SqlUrl) -> Option<Self> {
+        if options.get_socket().is_some() || !options.get_charset().eq_ignore_ascii_case("utf8mb4") {
+            return None;
+        }
+        let tls_disabled = match options.get_ssl_mode() {
+            MySqlSslMode::Disabled => true,
+            MySqlSslMode::Preferred => false,
+            _ => return None,
+        };
+        let collation = match options.get_collation() {
+            None => "utf8mb4_unicode_ci", // sqlx's collation for utf8mb4
+            Some(c) if c.starts_with("utf8mb4_") && plain(c) => c,
+            Some(_) => return None,
+        };
+        let mut timezone = "+00:00"; // sqlx's default
         for (key, value) in &url.query {
-            match key.as_str() {
-                "ssl_mode" | "sslmode" | "ssl-mode" => match value.to_ascii_lowercase().as_str() {
-                    "disabled" => tls_disabled = true,
-                    "preferred" => tls_disabled = false,
-                    _ => return None,
-                },
-                "charset" if value.eq_ignore_ascii_case("utf8mb4") => {}
-                "collation" if value.starts_with("utf8mb4_") && plain(value) => collation.clone_from(value),
-                "timezone" | "time_zone" | "time-zone" if !value.contains(['\'', '\\']) => timezone.clone_from(value),
-                "statement-cache-capacity" => {}
-                _ => return None, // sockets, TLS files, other character sets
+            match MySqlParam::parse(key) {
+                Some(MySqlParam::SslCa | MySqlParam::SslCert | MySqlParam::SslKey) => return None,
+                Some(MySqlParam::Timezone) if value.contains(['\'', '\\']) => return None,
+                Some(MySqlParam::Timezone) => timezone = value,
+                _ => {}
             }
         }
         let session_setup = format!(
@@ -77,11 +86,11 @@ impl Settings {
              time_zone='{timezone}',NAMES utf8mb4 COLLATE {collation};"
         );
         Some(Self {
-            host: part(&url.host).unwrap_or_else(|| "localhost".into()),
-            port: url.port.unwrap_or(3306),
-            username: part(&url.username).unwrap_or_else(|| "root".into()),
-            password: part(&url.password).unwrap_or_default(),
-            database: part(&url.database),
+            host: options.get_host().to_owned(),
+            port: options.get_port(),
+            username: options.get_username().to_owned(),
+            password: url.password.clone().unwrap_or_default(),
+            database: options.get_database().map(str::to_owned),
             tls_disabled,
             session_setup,
         })
@@ -259,18 +268,26 @@ fn scramble(plugin: &[u8], password: &str, nonce: &[u8]) -> Result<Vec<u8>, Refu
 mod tests {
     use super::*;
 
-    fn url(text: &str) -> SqlUrl {
-        SqlUrl::parse(text).unwrap()
+    fn settings(text: &str) -> Option<Settings> {
+        let url = SqlUrl::parse(text).unwrap();
+        Settings::new(&crate::options::build_mysql(&url).ok().unwrap(), &url)
     }
 
     #[test]
     fn only_plain_tcp_utf8mb4_settings_are_served() {
-        let s = Settings::from_url(&url("mysql://u:pw@db.example:3307/app?charset=utf8mb4&timezone=%2B02:00")).unwrap();
+        let s = settings("mysql://u:pw@db.example:3307/app?charset=utf8mb4&timezone=%2B02:00").unwrap();
         assert_eq!((s.host.as_str(), s.port, s.username.as_str()), ("db.example", 3307, "u"));
+        assert_eq!((s.password.as_str(), s.database.as_deref()), ("pw", Some("app")));
         assert!(s.session_setup.contains("time_zone='+02:00'"), "{}", s.session_setup);
+        assert!(s.session_setup.contains("COLLATE utf8mb4_unicode_ci"), "{}", s.session_setup);
         assert!(!format!("{s:?}").contains("pw"));
-        let defaults = Settings::from_url(&url("mysql://")).unwrap();
+        let defaults = settings("mysql://").unwrap();
         assert_eq!((defaults.host.as_str(), defaults.port, defaults.username.as_str()), ("localhost", 3306, "root"));
+        assert!(defaults.session_setup.contains("time_zone='+00:00'"));
+        assert!(settings("mysql://h/db?ssl-mode=disabled").unwrap().tls_disabled);
+        assert!(!settings("mysql://h/db?ssl_mode=PREFERRED").unwrap().tls_disabled);
+        let collated = settings("mysql://h/db?collation=utf8mb4_bin").unwrap();
+        assert!(collated.session_setup.contains("COLLATE utf8mb4_bin"), "{}", collated.session_setup);
         for declined in [
             "mysql://u@h/db?ssl_mode=REQUIRED",
             "mysql://u@h/db?unix_socket=/tmp/mysql.sock",
@@ -278,7 +295,7 @@ mod tests {
             "mysql://u@h/db?ssl_ca=/ca.pem",
             "mysql://u@h/db?timezone=%27",
         ] {
-            assert!(Settings::from_url(&url(declined)).is_none(), "{declined}");
+            assert!(settings(declined).is_none(), "{declined}");
         }
     }
 
