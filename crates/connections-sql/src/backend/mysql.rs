@@ -84,7 +84,10 @@ fn append(column: &mut Column, decoder: &Decoder, row: &MySqlRow, index: usize, 
         Column::Text(b) => b.append_value(decode::<&str>(value, d, number)?),
         Column::Bytes(b) => b.append_value(decode::<&[u8]>(value, d, number)?),
         Column::Date(b) => b.append_value(date32(decode::<NaiveDate>(value, d, number)?)),
-        Column::Time(b) => b.append_value(time64(time_of_day(decode::<MySqlTime>(value, d, number)?, d, number)?)),
+        Column::Time(b) => {
+            let time = time_of_day(decode(value, d, number)?);
+            b.append_value(time64(time.map_err(|why| super::undecodable(&d.name, &d.type_name, number, why))?));
+        }
         Column::Timestamp(b) => b.append_value(timestamp(decode::<NaiveDateTime>(value, d, number)?)),
         Column::TimestampUtc(b) => b.append_value(timestamp_utc(decode::<DateTime<Utc>>(value, d, number)?)),
         _ => return Err(unsupported(&d.name, &d.type_name)),
@@ -92,17 +95,14 @@ fn append(column: &mut Column, decoder: &Decoder, row: &MySqlRow, index: usize, 
     Ok(())
 }
 
-/// A TIME as a time of day: a negative one is an error too (sqlx would drop its sign; and
-/// `MySqlTime::is_negative` of sqlx 0.8.6 answers the opposite, hence `sign()`).
-fn time_of_day(time: MySqlTime, decoder: &Decoder, row: usize) -> Result<NaiveTime> {
-    let why = if time.sign().is_negative() {
-        "a negative TIME is not a time of day"
-    } else if let Ok(t) = NaiveTime::try_from(time) {
-        return Ok(t);
-    } else {
-        "a TIME of 24 hours or more is not a time of day"
-    };
-    Err(super::undecodable(&decoder.name, &decoder.type_name, row, why))
+/// A TIME as a time of day, or why it is not one: a negative TIME is refused too (sqlx would
+/// drop its sign; and `MySqlTime::is_negative` of sqlx 0.8.6 answers the opposite, hence
+/// `sign()`). The bulk reader's TIME values go through here as well.
+pub(crate) fn time_of_day(time: MySqlTime) -> std::result::Result<NaiveTime, &'static str> {
+    if time.sign().is_negative() {
+        return Err("a negative TIME is not a time of day");
+    }
+    NaiveTime::try_from(time).map_err(|_| "a TIME of 24 hours or more is not a time of day")
 }
 
 super::backend_fns!(MySqlConnection, |sql| sqlx::query_with(sql, sqlx::mysql::MySqlArguments::default()));

@@ -10,12 +10,13 @@ use std::str::FromStr as _;
 use connections_core::arrow::datatypes::SchemaRef;
 use connections_core::arrow::record_batch::RecordBatch;
 use connections_core::{Error, Result};
+use sqlx::mysql::types::{MySqlTime, MySqlTimeSign};
 use sqlx::types::BigDecimal;
 use sqlx::types::chrono::{NaiveDate, NaiveTime};
 
 use super::malformed;
 use super::packets::Fields;
-use crate::backend::mysql::kind_of;
+use crate::backend::mysql::{kind_of, time_of_day};
 use crate::backend::{undecodable, unsupported};
 use crate::columns::{Batches, Column, Kind, date32, time64};
 
@@ -281,7 +282,7 @@ fn datetime(value: &[u8], d: &Decoder, row: usize) -> Result<i64> {
     Ok(at.and_utc().timestamp_micros())
 }
 
-/// A TIME value as a time of day (a negative or 24-hour-or-longer duration is an error).
+/// A TIME value as a time of day (by [`time_of_day`]'s rule).
 fn time(value: &[u8], d: &Decoder, row: usize) -> Result<NaiveTime> {
     match value {
         [0, ..] => Ok(NaiveTime::MIN),
@@ -289,14 +290,13 @@ fn time(value: &[u8], d: &Decoder, row: usize) -> Result<NaiveTime> {
         | [8 | 12, negative, days @ .., hour, minute, second, _, _, _, _]
             if days.len() == 4 =>
         {
-            if *negative != 0 {
-                return Err(bad(d, row, "a negative TIME is not a time of day"));
-            }
+            let sign = if *negative == 0 { MySqlTimeSign::Positive } else { MySqlTimeSign::Negative };
             let days = u32::from_le_bytes(days.try_into().unwrap_or_default());
             let micros = value.get(9..13).and_then(|us| us.try_into().ok()).map_or(0, u32::from_le_bytes);
             let hours = days.saturating_mul(24).saturating_add(u32::from(*hour));
-            NaiveTime::from_hms_micro_opt(hours, u32::from(*minute), u32::from(*second), micros)
-                .ok_or_else(|| bad(d, row, "a TIME of 24 hours or more is not a time of day"))
+            let time =
+                MySqlTime::new(sign, hours, *minute, *second, micros).map_err(|e| bad(d, row, &e.to_string()))?;
+            time_of_day(time).map_err(|why| bad(d, row, why))
         }
         _ => Err(bad(d, row, "a TIME value of unexpected length")),
     }
