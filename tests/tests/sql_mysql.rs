@@ -10,6 +10,19 @@ use connections_tests::{Project, error_chain, open_sql, open_sql_with, server_ur
 /// A pool of exactly one connection: a query that did not run on it ran on the bulk reader's.
 const ONE_CONNECTION: &str = "create_engine_kwargs = { pool_size = 1, max_overflow = 0 }";
 
+/// The digits 0 to 9 as rows of a derived table `d`, to generate rows on MariaDB and MySQL alike.
+const DIGITS: &str = "(select 0 as d union all select 1 union all select 2 union all select 3 union all
+                       select 4 union all select 5 union all select 6 union all select 7 union all select 8
+                       union all select 9)";
+
+/// The `id` column's first value: a `connection_id()` (INT UNSIGNED on MariaDB, BIGINT UNSIGNED
+/// on MySQL), telling which connection served the query.
+fn connection_id(df: &connections::DataFrame) -> u64 {
+    let id = df.column("id").unwrap().unwrap();
+    let id = connections::arrow::compute::cast(&id, &DataType::UInt64).unwrap();
+    id.as_any().downcast_ref::<UInt64Array>().unwrap().value(0)
+}
+
 const VAR: &str = "CONNECTIONS_TEST_MYSQL_URL";
 
 #[tokio::test]
@@ -95,23 +108,19 @@ async fn mysql_bad_sql_and_a_killed_session() {
     assert_eq!(err.kind(), ErrorKind::Statement);
     // parameterless queries run on the bulk reader's connection, parameterised ones on the pool's:
     // kill both, as a server restart would
-    let id_of = |df: connections::DataFrame| {
-        let id = df.column("id").unwrap().unwrap(); // INT UNSIGNED on MariaDB, BIGINT UNSIGNED on MySQL
-        let id = connections::arrow::compute::cast(&id, &DataType::UInt64).unwrap();
-        id.as_any().downcast_ref::<UInt64Array>().unwrap().value(0)
-    };
-    let bulk = id_of(conn.query("select connection_id() as id").await.unwrap());
-    let pooled =
-        id_of(conn.query("select connection_id() as id from dual where 1 = :one").param("one", 1).await.unwrap());
+    let bulk = connection_id(&conn.query("select connection_id() as id").await.unwrap());
+    let pooled = connection_id(
+        &conn.query("select connection_id() as id from dual where 1 = :one").param("one", 1).await.unwrap(),
+    );
     assert_ne!(bulk, pooled);
     let (_q, admin) = open_sql(&url, "my_admin").await;
     admin.execute(&format!("kill {bulk}")).await.unwrap();
     admin.execute(&format!("kill {pooled}")).await.unwrap();
     let after = conn.query("select connection_id() as id, 2 as again").await.unwrap();
     assert_eq!(after.num_rows(), 1, "the second query succeeds on a fresh connection");
-    assert_ne!(id_of(after), bulk);
+    assert_ne!(connection_id(&after), bulk);
     let after = conn.query("select connection_id() as id from dual where 2 = :two").param("two", 2).await.unwrap();
-    assert_ne!(id_of(after), pooled, "and so does a parameterised one");
+    assert_ne!(connection_id(&after), pooled, "and so does a parameterised one");
 }
 
 #[tokio::test]
@@ -153,8 +162,6 @@ async fn mysql_bulk_and_row_paths_agree() {
     ))
     .await
     .unwrap();
-    let digits = "(select 0 as d union all select 1 union all select 2 union all select 3 union all select 4
-                  union all select 5 union all select 6 union all select 7 union all select 8 union all select 9)";
     conn.execute(&format!(
         "insert into {t}
          select i, i % 2, i % 128 - 64, i % 256, i - 1500, i * 20, i * -1000, i * 5000, i * -100000, i * 1000000,
@@ -163,7 +170,7 @@ async fn mysql_bulk_and_row_paths_agree() {
            1901 + i % 250, i % 4096, date_add('1969-12-31', interval i day), sec_to_time(i * 17.125),
            date_add('1970-01-01 00:00:00', interval i * 3601 second), date_add('1999-12-31 23:59:59.5', interval i * 1000001 microsecond),
            date_add('2001-02-03 04:05:06', interval i minute)
-         from (select a.d * 1000 + b.d * 100 + c.d * 10 + e.d + 1 as i from {digits} a, {digits} b, {digits} c, {digits} e) s
+         from (select a.d * 1000 + b.d * 100 + c.d * 10 + e.d + 1 as i from {DIGITS} a, {DIGITS} b, {DIGITS} c, {DIGITS} e) s
          where i <= 3000"
     ))
     .await
@@ -184,12 +191,13 @@ async fn mysql_bulk_and_row_paths_agree() {
     assert_eq!(streamed.to_csv_string().unwrap(), csv);
 
     // the parameterless queries ran on the bulk reader's one connection, the other on the pool's
-    let id = |df: connections::DataFrame| df.to_csv_string().unwrap().lines().nth(1).unwrap().to_owned();
-    let queried = id(conn.query("select connection_id() as id").await.unwrap());
+    let queried = connection_id(&conn.query("select connection_id() as id").await.unwrap());
     let streamed: Vec<_> =
         conn.query_stream("select connection_id() as id", 10).await.unwrap().try_collect().await.unwrap();
-    let streamed = id(connections::DataFrame::new(streamed[0].schema(), streamed).unwrap());
-    let pooled = id(conn.query("select connection_id() as id from dual where 1 = :one").param("one", 1).await.unwrap());
+    let streamed = connection_id(&connections::DataFrame::new(streamed[0].schema(), streamed).unwrap());
+    let pooled = connection_id(
+        &conn.query("select connection_id() as id from dual where 1 = :one").param("one", 1).await.unwrap(),
+    );
     assert_eq!(queried, streamed, "one bulk connection, reused");
     assert_ne!(queried, pooled, "the parameterised query used the pool's connection");
 }
@@ -206,16 +214,20 @@ async fn mysql_bulk_reader_logs_in_with_a_password() {
     admin.execute(&format!("grant select on *.* to '{user}'@'%'")).await.unwrap();
     let server = url.split_once('@').map_or(url.as_str(), |(_, rest)| rest);
     let (_q, conn) = open_sql_with(&format!("mysql://{user}:p%40ss%3Aw%2Frd@{server}"), "my_pw", ONE_CONNECTION).await;
-    let csv = |df: connections::DataFrame| df.to_csv_string().unwrap();
-    let bulk = csv(conn.query("select connection_id() as id, current_user() as who").await.unwrap());
-    let pooled = csv(conn
+    let bulk = conn.query("select connection_id() as id, current_user() as who").await.unwrap();
+    let pooled = conn
         .query("select connection_id() as id, current_user() as who from dual where 1 = :one")
         .param("one", 1)
         .await
-        .unwrap());
+        .unwrap();
     admin.execute(&format!("drop user '{user}'@'%'")).await.unwrap();
-    assert!(bulk.contains(user), "{bulk}");
-    assert_ne!(bulk, pooled, "the parameterless query ran on the bulk reader's own connection, not the pool's one");
+    let who = bulk.to_csv_string().unwrap();
+    assert!(who.contains(user), "{who}");
+    assert_ne!(
+        connection_id(&bulk),
+        connection_id(&pooled),
+        "the parameterless query ran on the bulk reader's own connection, not the pool's one"
+    );
 }
 
 /// The bulk reader's connection follows the pool's `pool_recycle`: older than that, it is replaced.
@@ -224,13 +236,13 @@ async fn mysql_bulk_connection_is_recycled() {
     let Some(url) = server_url(VAR) else { return };
     let kwargs = "create_engine_kwargs = { pool_size = 1, max_overflow = 0, pool_recycle = 1 }";
     let (_p, conn) = open_sql_with(&url, "my_recycle", kwargs).await;
-    let id = |df: connections::DataFrame| df.to_csv_string().unwrap();
-    let first = id(conn.query("select connection_id() as id").await.unwrap());
-    let again = id(conn.query("select connection_id() as id, 1 as n").await.unwrap());
-    assert_eq!(first.lines().nth(1), again.lines().nth(1).map(|l| l.trim_end_matches(",1")), "reused while young");
+    // each query differs in text, so that none is answered by the query cache
+    let first = connection_id(&conn.query("select connection_id() as id").await.unwrap());
+    let again = connection_id(&conn.query("select connection_id() as id, 1 as n").await.unwrap());
+    assert_eq!(first, again, "reused while young");
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let later = id(conn.query("select connection_id() as id, 2 as n").await.unwrap());
-    assert_ne!(first.lines().nth(1), later.lines().nth(1).map(|l| l.trim_end_matches(",2")), "replaced after 1 s");
+    let later = connection_id(&conn.query("select connection_id() as id, 2 as n").await.unwrap());
+    assert_ne!(first, later, "replaced after 1 s");
 }
 
 /// A stream dropped after its first batch stops the bulk read; the next queries still work.
@@ -239,11 +251,9 @@ async fn mysql_dropped_bulk_stream_leaves_the_connection_usable() {
     use futures_util::StreamExt as _;
     let Some(url) = server_url(VAR) else { return };
     let (_p, conn) = open_sql_with(&url, "my_dropped", ONE_CONNECTION).await;
-    let digits = "(select 0 as d union all select 1 union all select 2 union all select 3 union all select 4
-                  union all select 5 union all select 6 union all select 7 union all select 8 union all select 9)";
     let sql = format!(
         "select a.d * 10000 + b.d * 1000 + c.d * 100 + e.d * 10 + f.d as i, repeat('x', 100) as pad
-         from {digits} a, {digits} b, {digits} c, {digits} e, {digits} f"
+         from {DIGITS} a, {DIGITS} b, {DIGITS} c, {DIGITS} e, {DIGITS} f"
     );
     let mut stream = conn.query_stream(&sql, 100).await.unwrap();
     let first = stream.next().await.unwrap().unwrap();
