@@ -113,20 +113,25 @@ impl Conn {
 
     /// Sends one packet with sequence number `seq` (payloads under 16 MiB only: callers check).
     pub(super) async fn write(&mut self, seq: u8, payload: &[u8]) -> io::Result<()> {
-        debug_assert!(payload.len() < MAX_PAYLOAD);
-        let length = u32::try_from(payload.len()).unwrap_or(u32::MAX).to_le_bytes();
-        self.out.clear();
-        self.out.extend_from_slice(&[length[0], length[1], length[2], seq]);
-        self.out.extend_from_slice(payload);
-        self.stream.write_all(&self.out).await
+        self.send(seq, &[payload]).await
     }
 
     /// Sends a command: a command byte and its arguments, as the first packet of an exchange.
     pub(super) async fn command(&mut self, command: u8, arguments: &[u8]) -> io::Result<()> {
-        let mut payload = Vec::with_capacity(1 + arguments.len());
-        payload.push(command);
-        payload.extend_from_slice(arguments);
-        self.write(0, &payload).await
+        self.send(0, &[&[command], arguments]).await
+    }
+
+    /// Sends one packet whose payload is `parts`, one after the other, in one write.
+    async fn send(&mut self, seq: u8, parts: &[&[u8]]) -> io::Result<()> {
+        let length: usize = parts.iter().map(|p| p.len()).sum();
+        debug_assert!(length < MAX_PAYLOAD);
+        let length = u32::try_from(length).unwrap_or(u32::MAX).to_le_bytes();
+        self.out.clear();
+        self.out.extend_from_slice(&[length[0], length[1], length[2], seq]);
+        for part in parts {
+            self.out.extend_from_slice(part);
+        }
+        self.stream.write_all(&self.out).await
     }
 }
 
