@@ -156,6 +156,20 @@ pub(crate) fn undecodable(column: &str, type_name: &str, row: usize, why: impl s
     Error::statement(format!("column `{column}` ({type_name}), row {row}: cannot decode the value: {why}"))
 }
 
+/// A stored integer as a Boolean: 0 is false, 1 is true, and any other value is an error naming
+/// the column and the row (MySQL's `BOOLEAN` is a `TINYINT(1)` and SQLite's a plain integer, so
+/// both can hold 2 or -1; reading those as `true` would change their meaning). The message never
+/// shows the value.
+pub(crate) fn bool_from_int(value: i64, column: &str, row: usize) -> Result<bool> {
+    match value {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(Error::statement(format!(
+            "column `{column}`, row {row}: the value is not a boolean (only 0 and 1 are); cast the column to an integer in the query to read it as a number"
+        ))),
+    }
+}
+
 /// The error for a column type with no Arrow mapping.
 pub(crate) fn unsupported(column: &str, type_name: &str) -> Error {
     Error::statement(format!(
