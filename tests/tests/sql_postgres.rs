@@ -43,7 +43,7 @@ async fn postgres_types_to_arrow() {
             DataType::Int64,
             DataType::Float32,
             DataType::Float64,
-            DataType::Decimal128(38, 2),
+            DataType::Decimal128(10, 2), // numeric(10,2), from the column's declaration
             DataType::Utf8,
             DataType::Utf8,
             DataType::Utf8,
@@ -70,7 +70,7 @@ async fn postgres_types_to_arrow() {
     let u = batch.column(15).as_any().downcast_ref::<StringArray>().unwrap();
     assert_eq!(u.value(0), "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
     let jb = batch.column(17).as_any().downcast_ref::<StringArray>().unwrap();
-    assert_eq!(jb.value(0), r#"{"b":[1,2]}"#);
+    assert_eq!(jb.value(0), r#"{"b": [1, 2]}"#, "the server's own text of the jsonb value");
     let ai = batch.column(18).as_any().downcast_ref::<ListArray>().unwrap();
     let first = ai.value(0);
     let first = first.as_any().downcast_ref::<Int32Array>().unwrap();

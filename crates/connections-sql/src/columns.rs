@@ -29,6 +29,8 @@ pub(crate) enum Kind {
     F64,
     /// `Decimal128(38, s)`, `s` the largest scale among the values.
     Decimal,
+    /// `Decimal128(p, s)` as the column declares it (PostgreSQL `numeric(p, s)`, `p` ≤ 38).
+    DecimalFixed(u8, i8),
     Text,
     Bytes,
     Date,
@@ -108,7 +110,12 @@ impl Column {
             Kind::U64 => Self::U64(UInt64Builder::with_capacity(capacity)),
             Kind::F32 => Self::F32(Float32Builder::with_capacity(capacity)),
             Kind::F64 => Self::F64(Float64Builder::with_capacity(capacity)),
-            Kind::Decimal => Self::Decimal(DecimalColumn::with_capacity(capacity)),
+            Kind::Decimal => Self::Decimal(DecimalColumn::with_capacity(capacity, None)),
+            Kind::DecimalFixed(precision, scale) => {
+                let mut column = DecimalColumn::with_capacity(capacity, Some(precision));
+                column.scale = u32::try_from(scale).unwrap_or(0);
+                Self::Decimal(column)
+            }
             Kind::Text => Self::Text(StringBuilder::with_capacity(capacity, capacity * 16)),
             Kind::Bytes => Self::Bytes(BinaryBuilder::with_capacity(capacity, capacity * 16)),
             Kind::Date => Self::Date(Date32Builder::with_capacity(capacity)),
@@ -232,7 +239,7 @@ impl Column {
             Self::U64(_) => DataType::UInt64,
             Self::F32(_) => DataType::Float32,
             Self::F64(_) => DataType::Float64,
-            Self::Decimal(d) => DataType::Decimal128(MAX_PRECISION, d.scale_i8()),
+            Self::Decimal(d) => DataType::Decimal128(d.precision(), d.scale_i8()),
             Self::Text(_) | Self::Undecided(_) => DataType::Utf8,
             Self::Bytes(_) => DataType::Binary,
             Self::Date(_) => DataType::Date32,
@@ -284,45 +291,72 @@ impl Column {
     }
 }
 
-/// Decimal values as unscaled `i128` at the largest scale seen so far.
+/// Decimal values as unscaled `i128`: at the declared precision and scale, or (undeclared) at
+/// precision 38 and the largest scale seen so far.
 pub(crate) struct DecimalColumn {
     values: Vec<Option<i128>>,
     scale: u32,
+    /// The declared precision; the scale then stays as declared.
+    fixed: Option<u8>,
 }
 
+/// Why a decimal value cannot go into its column.
+pub(crate) const DECIMAL_TOO_WIDE: &str =
+    "the value has more digits than the column's Decimal128 precision holds (38 at most); cast it to text in the query";
+
 impl DecimalColumn {
-    fn with_capacity(capacity: usize) -> Self {
-        Self { values: Vec::with_capacity(capacity), scale: 0 }
+    fn with_capacity(capacity: usize, fixed: Option<u8>) -> Self {
+        Self { values: Vec::with_capacity(capacity), scale: 0, fixed }
     }
 
-    /// Appends a decimal; earlier values are rescaled when this one has more fractional digits.
-    /// Trailing fractional zeros do not count (PostgreSQL's wire format pads to groups of four
-    /// digits and does not carry the declared scale).
-    pub(crate) fn append(&mut self, value: &BigDecimal) -> Result<()> {
-        let (digits, exponent) = value.normalized().into_bigint_and_exponent();
-        let out_of_range = || Error::statement(format!("a decimal value has more than {MAX_PRECISION} digits"));
-        let mut unscaled = i128::try_from(&digits).map_err(|_| out_of_range())?;
-        let mut scale = u32::try_from(exponent).unwrap_or(0);
-        if exponent < 0 {
-            let factor = 10_i128.checked_pow(exponent.unsigned_abs().try_into().map_err(|_| out_of_range())?);
-            unscaled = factor.and_then(|f| unscaled.checked_mul(f)).ok_or_else(out_of_range)?;
-            scale = 0;
-        }
+    fn precision(&self) -> u8 {
+        self.fixed.unwrap_or(MAX_PRECISION)
+    }
+
+    /// The largest unscaled value the precision allows.
+    fn max_unscaled(&self) -> i128 {
+        10_i128.pow(u32::from(self.precision())) - 1
+    }
+
+    /// Appends `unscaled × 10^-scale` exactly, or says why it does not fit (the caller names the
+    /// column and the row). A column of declared scale takes values of that scale or less; an
+    /// undeclared one grows its scale to the value's, rescaling what it holds.
+    pub(crate) fn append_unscaled(&mut self, unscaled: i128, scale: u32) -> std::result::Result<(), &'static str> {
+        let mut unscaled = unscaled;
         if scale > self.scale {
-            let factor = 10_i128.checked_pow(scale - self.scale).ok_or_else(out_of_range)?;
+            if self.fixed.is_some() {
+                return Err("the value has more fractional digits than the column's declared scale");
+            }
+            let factor = 10_i128.checked_pow(scale - self.scale).ok_or(DECIMAL_TOO_WIDE)?;
+            let max = self.max_unscaled();
             for v in self.values.iter_mut().flatten() {
-                *v = v.checked_mul(factor).ok_or_else(out_of_range)?;
+                *v = v.checked_mul(factor).filter(|v| v.abs() <= max).ok_or(DECIMAL_TOO_WIDE)?;
             }
             self.scale = scale;
         } else if scale < self.scale {
-            let factor = 10_i128.checked_pow(self.scale - scale).ok_or_else(out_of_range)?;
-            unscaled = unscaled.checked_mul(factor).ok_or_else(out_of_range)?;
+            let factor = 10_i128.checked_pow(self.scale - scale).ok_or(DECIMAL_TOO_WIDE)?;
+            unscaled = unscaled.checked_mul(factor).ok_or(DECIMAL_TOO_WIDE)?;
         }
-        if self.scale > u32::from(MAX_PRECISION) {
-            return Err(out_of_range());
+        if unscaled.checked_abs().is_none_or(|v| v > self.max_unscaled()) || self.scale > u32::from(self.precision()) {
+            return Err(DECIMAL_TOO_WIDE);
         }
         self.values.push(Some(unscaled));
         Ok(())
+    }
+
+    /// Appends a decimal; earlier values are rescaled when this one has more fractional digits.
+    /// Trailing fractional zeros do not count.
+    pub(crate) fn append(&mut self, value: &BigDecimal) -> Result<()> {
+        let (digits, exponent) = value.normalized().into_bigint_and_exponent();
+        let too_wide = || Error::statement(DECIMAL_TOO_WIDE);
+        let mut unscaled = i128::try_from(&digits).map_err(|_| too_wide())?;
+        let mut scale = u32::try_from(exponent).unwrap_or(0);
+        if exponent < 0 {
+            let factor = 10_i128.checked_pow(exponent.unsigned_abs().try_into().map_err(|_| too_wide())?);
+            unscaled = factor.and_then(|f| unscaled.checked_mul(f)).ok_or_else(too_wide)?;
+            scale = 0;
+        }
+        self.append_unscaled(unscaled, scale).map_err(Error::statement)
     }
 
     fn scale_i8(&self) -> i8 {
@@ -335,7 +369,7 @@ impl DecimalColumn {
         builder.extend(values);
         let array = builder
             .finish()
-            .with_precision_and_scale(MAX_PRECISION, self.scale_i8())
+            .with_precision_and_scale(self.precision(), self.scale_i8())
             .map_err(|source| Error::Arrow { action: "build a decimal column of", source })?;
         Ok(Arc::new(array))
     }

@@ -54,6 +54,24 @@ pub(crate) struct Rewritten<'a> {
     /// The values in binding order: one per number (`$n` binds `values[n - 1]`) for
     /// [`Style::Dollar`], one per `?` for [`Style::Question`].
     pub(crate) values: Vec<Param>,
+    /// How many statements the text holds (runs of code between `;`s; strings, quoted
+    /// identifiers and comments do not split them).
+    pub(crate) statements: usize,
+}
+
+impl Rewritten<'_> {
+    /// The text as one query: an error when it holds several statements, which the databases
+    /// would treat differently (SQLite would run them all and merge their rows, PostgreSQL and
+    /// MySQL refuse them on a prepared statement).
+    pub(crate) fn single_query(&self) -> Result<&str> {
+        if self.statements > 1 {
+            return Err(Error::statement(format!(
+                "the query text holds {} statements separated by `;`; a query runs one statement, so send them one at a time (a trailing `;` is fine)",
+                self.statements
+            )));
+        }
+        Ok(&self.sql)
+    }
 }
 
 /// Rewrites the named placeholders of `sql` into `style`'s positional ones, taking their values
@@ -84,7 +102,14 @@ pub(crate) fn rewrite<'a>(sql: &'a str, style: Style, params: &[(String, Param)]
         missing: Vec::new(),
         named: false,
         positional: false,
+        after_semicolon: false,
+        statements: 0,
     };
+    if sql.contains('\0') {
+        return Err(Error::statement(
+            "the SQL text contains a NUL byte, which no database accepts in a statement; pass such data as a parameter",
+        ));
+    }
     scan.run();
     scan.finish()
 }
@@ -129,6 +154,10 @@ struct Scanner<'a, 'p> {
     named: bool,
     /// Whether a positional placeholder (`$1` or `?`) was seen outside strings and comments.
     positional: bool,
+    /// Whether the last code seen was a `;` (only white space and comments since).
+    after_semicolon: bool,
+    /// How many statements the text holds: runs of code separated by `;`.
+    statements: usize,
 }
 
 impl<'a> Scanner<'a, '_> {
@@ -138,7 +167,20 @@ impl<'a> Scanner<'a, '_> {
         let mut i = 0;
         while i < bytes.len() {
             let next = bytes.get(i + 1).copied();
+            let comment = matches!((bytes[i], next), (b'-', Some(b'-')) | (b'/', Some(b'*')));
+            if !comment
+                && !bytes[i].is_ascii_whitespace()
+                && bytes[i] != b';'
+                && (self.after_semicolon || self.statements == 0)
+            {
+                self.statements += 1;
+                self.after_semicolon = false;
+            }
             i = match bytes[i] {
+                b';' => {
+                    self.after_semicolon = true;
+                    i + 1
+                }
                 b'\'' => skip_quoted(bytes, i, b'\'', self.backslash_escapes_at(i)),
                 b'"' => skip_quoted(bytes, i, b'"', self.style == Style::Question),
                 b'`' => skip_quoted(bytes, i, b'`', false),
@@ -290,7 +332,7 @@ impl<'a> Scanner<'a, '_> {
             }
             None => Cow::Borrowed(self.sql),
         };
-        Ok(Rewritten { sql, values: self.values })
+        Ok(Rewritten { sql, values: self.values, statements: self.statements })
     }
 }
 

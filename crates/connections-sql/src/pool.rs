@@ -154,35 +154,47 @@ impl SqlPool {
         sink: &mut Sink<'_>,
     ) -> Result<SchemaRef> {
         let rewritten = self.prepare(sql, params)?;
+        let sql = rewritten.single_query()?;
         match &self.kind {
             #[cfg(feature = "sqlite")]
             PoolKind::Sqlite(pool) => {
-                let mut conn = pool.acquire().await.map_err(classify)?;
-                backend::sqlite::fetch_any(&mut conn, &rewritten.sql, &rewritten.values, batch_size, sink).await
+                let mut conn = Checkout::acquire(pool).await?;
+                let schema = backend::sqlite::fetch_any(&mut conn, sql, &rewritten.values, batch_size, sink).await?;
+                conn.done();
+                Ok(schema)
             }
             #[cfg(feature = "postgres")]
             PoolKind::Postgres(pool) => {
-                let mut conn = pool.acquire().await.map_err(classify)?;
-                if let Sink::Collect(batches) = sink
-                    && rewritten.values.is_empty()
-                    && let Some((schema, found)) =
-                        backend::postgres_copy::collect(&mut conn, &rewritten.sql, batch_size).await?
+                let mut conn = Checkout::acquire(pool).await?;
+                let values = &rewritten.values;
+                let sql = backend::postgres::keyed_sql(sql, values);
+                let plan = backend::postgres::describe(&mut conn, &sql, values).await?;
+                let schema = if let Sink::Collect(batches) = sink
+                    && values.is_empty()
+                    && let Some(copy_sql) = backend::postgres_copy::copyable(&sql)
                 {
+                    let (schema, found) =
+                        backend::postgres_copy::collect(&mut conn, copy_sql, &plan, batch_size).await?;
                     batches.extend(found);
-                    return Ok(schema);
-                }
-                backend::postgres::fetch(&mut conn, &rewritten.sql, &rewritten.values, batch_size, sink).await
+                    schema
+                } else {
+                    backend::postgres::fetch_planned(&mut conn, &sql, values, &plan, batch_size, sink).await?
+                };
+                conn.done();
+                Ok(schema)
             }
             #[cfg(feature = "mysql")]
             PoolKind::MySql(pool) => {
                 if rewritten.values.is_empty()
                     && let Some(bulk) = &self.bulk
-                    && let Some(schema) = bulk.fetch(&rewritten.sql, batch_size, sink).await?
+                    && let Some(schema) = bulk.fetch(sql, batch_size, sink).await?
                 {
                     return Ok(schema);
                 }
-                let mut conn = pool.acquire().await.map_err(classify)?;
-                backend::mysql::fetch(&mut conn, &rewritten.sql, &rewritten.values, batch_size, sink).await
+                let mut conn = Checkout::acquire(pool).await?;
+                let schema = backend::mysql::fetch(&mut conn, sql, &rewritten.values, batch_size, sink).await?;
+                conn.done();
+                Ok(schema)
             }
         }
     }
@@ -193,18 +205,24 @@ impl SqlPool {
         match &self.kind {
             #[cfg(feature = "sqlite")]
             PoolKind::Sqlite(pool) => {
-                let mut conn = pool.acquire().await.map_err(classify)?;
-                backend::sqlite::execute(&mut conn, &rewritten.sql, &rewritten.values).await
+                let mut conn = Checkout::acquire(pool).await?;
+                let changed = backend::sqlite::execute(&mut conn, &rewritten.sql, &rewritten.values).await?;
+                conn.done();
+                Ok(changed)
             }
             #[cfg(feature = "postgres")]
             PoolKind::Postgres(pool) => {
-                let mut conn = pool.acquire().await.map_err(classify)?;
-                backend::postgres::execute(&mut conn, &rewritten.sql, &rewritten.values).await
+                let mut conn = Checkout::acquire(pool).await?;
+                let changed = backend::postgres::execute(&mut conn, &rewritten.sql, &rewritten.values).await?;
+                conn.done();
+                Ok(changed)
             }
             #[cfg(feature = "mysql")]
             PoolKind::MySql(pool) => {
-                let mut conn = pool.acquire().await.map_err(classify)?;
-                backend::mysql::execute(&mut conn, &rewritten.sql, &rewritten.values).await
+                let mut conn = Checkout::acquire(pool).await?;
+                let changed = backend::mysql::execute(&mut conn, &rewritten.sql, &rewritten.values).await?;
+                conn.done();
+                Ok(changed)
             }
         }
     }
@@ -237,6 +255,48 @@ impl SqlPool {
             }
         });
         rx
+    }
+}
+
+/// A pooled connection lent to one statement. Unless the statement ends with [`done`](Self::done),
+/// having failed or been cancelled (its future dropped mid-result), the connection is closed
+/// instead of going back to the pool: a connection is either clean or discarded, never handed
+/// to the next caller with half a result or an unfinished protocol exchange still in it.
+struct Checkout<DB: sqlx::Database> {
+    conn: sqlx::pool::PoolConnection<DB>,
+    clean: bool,
+}
+
+impl<DB: sqlx::Database> Checkout<DB> {
+    async fn acquire(pool: &sqlx::Pool<DB>) -> Result<Self> {
+        Ok(Self { conn: pool.acquire().await.map_err(classify)?, clean: false })
+    }
+
+    /// The statement finished: the connection may go back to the pool.
+    fn done(mut self) {
+        self.clean = true;
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for Checkout<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.conn
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for Checkout<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.conn
+    }
+}
+
+impl<DB: sqlx::Database> Drop for Checkout<DB> {
+    fn drop(&mut self) {
+        if !self.clean {
+            tracing::debug!("a statement failed or was cancelled: its connection is closed, not reused");
+            self.conn.close_on_drop();
+        }
     }
 }
 
