@@ -147,3 +147,76 @@ pub async fn open_sql_with(
         .expect("open the connection");
     (p, conn)
 }
+
+/// What one read path gave: the result as CSV with a header of `name: type` pairs, or the error
+/// with its causes.
+pub type PathResult = Result<String, String>;
+
+/// A result as comparable text: `name: type` per column, then the CSV of the rows (a table of
+/// them where CSV cannot hold a column, such as a list).
+///
+/// # Panics
+/// If the frame cannot be written either way.
+pub fn frame_text(df: &connections::DataFrame) -> String {
+    let fields: Vec<String> = df.schema().fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect();
+    let rows = df.to_csv_string().unwrap_or_else(|_| {
+        connections::arrow::util::pretty::pretty_format_batches(df.batches()).expect("format the rows").to_string()
+    });
+    format!("{}\n{rows}", fields.join(", "))
+}
+
+/// `sql` (a query without parameters) through every read path of a SQL connection:
+/// `query` (the backend's fast path where it takes the query), `query_stream` in batches of 2
+/// rows, a session's `query`, and `query` with a parameter (which always goes row by row).
+/// The parameterised form wraps the query: `select * from (sql) as every_path where 1 = :one`.
+/// A stream of an empty result has no batch, so it gives [`NO_BATCHES`].
+///
+/// # Panics
+/// If a stream's batches cannot be assembled into a frame.
+pub async fn every_path(conn: &connections::sql::SqlConnection, sql: &str) -> [(&'static str, PathResult); 4] {
+    use futures_util::TryStreamExt as _;
+    let text =
+        |r: connections::Result<connections::DataFrame>| r.map(|df| frame_text(&df)).map_err(|e| error_chain(&e));
+    let fast = text(conn.query(sql).await);
+    let streamed = match conn.query_stream(sql, 2).await {
+        Ok(stream) => match stream.try_collect::<Vec<_>>().await {
+            Ok(batches) if batches.is_empty() => Ok(NO_BATCHES.to_owned()),
+            Ok(batches) => text(connections::DataFrame::new(batches[batches.len() - 1].schema(), batches)),
+            Err(e) => Err(error_chain(&e)),
+        },
+        Err(e) => Err(error_chain(&e)),
+    };
+    let session = match conn.session().await {
+        Ok(mut s) => text(s.query(sql).await),
+        Err(e) => Err(error_chain(&e)),
+    };
+    let wrapped = format!("select * from (\n{sql}\n) as every_path where 1 = :one");
+    let with_param = text(conn.query(wrapped).param("one", 1_i64).await);
+    [("query", fast), ("query_stream", streamed), ("session", session), ("with a parameter", with_param)]
+}
+
+/// What [`every_path`] says for a stream that gave no batch (an empty result).
+pub const NO_BATCHES: &str = "(no batches)";
+
+/// Asserts that every path of [`every_path`] gave the same answer, and returns it.
+///
+/// # Panics
+/// If two paths disagree.
+pub async fn same_on_every_path(conn: &connections::sql::SqlConnection, sql: &str) -> PathResult {
+    let results = every_path(conn, sql).await;
+    let (first_name, first) = &results[0];
+    for (name, result) in &results[1..] {
+        if result.as_deref() == Ok(NO_BATCHES) {
+            assert!(first.as_ref().is_ok_and(|text| text.lines().count() == 2), "`{sql}`: {name} gave no rows");
+            continue;
+        }
+        assert_eq!(strip_connection(result), strip_connection(first), "`{sql}`: {name} and {first_name} disagree");
+    }
+    first.clone()
+}
+
+/// A result with the paths' own wording removed, for comparison: the session's and the
+/// stream's errors say the same as the query's after the first line.
+fn strip_connection(result: &PathResult) -> PathResult {
+    result.clone().map_err(|e| e.split_once(" / ").map_or(e.clone(), |(_, causes)| causes.to_owned()))
+}

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use connections::ErrorKind;
 use connections::arrow::array::{Array, Decimal128Array, Int32Array, ListArray, StringArray};
 use connections::arrow::datatypes::{DataType, Field, TimeUnit};
-use connections_tests::{Project, error_chain, open_sql, server_url, unique_table};
+use connections_tests::{
+    Project, error_chain, frame_text, open_sql, open_sql_with, same_on_every_path, server_url, unique_table,
+};
 
 const VAR: &str = "CONNECTIONS_TEST_POSTGRES_URL";
 
@@ -184,11 +186,149 @@ async fn postgres_copy_and_row_paths_agree() {
     .unwrap();
     conn.execute(&format!("insert into {t} (i4) values (null)")).await.unwrap();
     let sql = format!("select * from {t} order by i2 nulls last");
+    let pool = conn.pool().await.unwrap();
+    let before = pool.served();
     let copied = conn.query(sql.clone()).await.unwrap();
+    assert_eq!(pool.served().postgres_copy, before.postgres_copy + 1, "the COPY path served `query`");
     let streamed: Vec<_> = conn.query_stream(&sql, 1000).await.unwrap().try_collect().await.unwrap();
     let streamed = connections::DataFrame::new(streamed[0].schema(), streamed).unwrap();
     conn.execute(&format!("drop table {t}")).await.unwrap();
     assert_eq!(copied.num_rows(), 3001);
     assert_eq!(copied.schema(), streamed.schema());
     assert_eq!(copied.to_csv_string().unwrap(), streamed.to_csv_string().unwrap());
+}
+
+/// Issue 8.1: the same SQL with differently typed parameters, on one pooled connection.
+#[tokio::test]
+async fn postgres_parameter_types_never_reuse_a_statement_prepared_for_others() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open_sql_with(&url, "pg_param_types", "create_engine_kwargs = { pool_size = 1 }").await;
+    let t = unique_table("pg_prices");
+    conn.execute(&format!("create table {t} (price numeric)")).await.unwrap();
+    conn.execute(&format!("insert into {t} values (10.75), (9)")).await.unwrap();
+    let count = format!("select count(*) as n from {t} where price > :p");
+    let n = |df: connections::DataFrame| frame_text(&df);
+    assert!(n(conn.query(count.clone()).param("p", 10_i64).await.unwrap()).ends_with("n\n1\n"));
+    assert!(n(conn.query(count.clone()).param("p", 10.5_f64).await.unwrap()).ends_with("n\n1\n"), "10.75 > 10.5");
+    assert!(n(conn.query(count.clone()).param("p", 11_i64).await.unwrap()).ends_with("n\n0\n"));
+    conn.execute(&format!("drop table {t}")).await.unwrap();
+    let v = "select :v as v";
+    assert_eq!(n(conn.query(v).param("v", 1_i64).await.unwrap()), "v: Int64\nv\n1\n");
+    assert_eq!(n(conn.query(v).param("v", 1.5_f64).await.unwrap()), "v: Float64\nv\n1.5\n");
+    assert_eq!(n(conn.query(v).param("v", "x").await.unwrap()), "v: Utf8\nv\nx\n");
+    assert_eq!(n(conn.query(v).param("v", true).await.unwrap()), "v: Boolean\nv\ntrue\n");
+    assert_eq!(n(conn.query(v).param("v", 2_i64).await.unwrap()), "v: Int64\nv\n2\n");
+}
+
+/// Issue 8.2: JSON comes back as the server's text, byte for byte.
+#[tokio::test]
+async fn postgres_json_is_the_servers_text() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open_sql(&url, "pg_json").await;
+    let json = r#"{"b": 1, "a": 2, "a": 3, "n": 12345678901234567890123, "x": 0.10, "big": [1e400]}"#;
+    let sql = format!("select '{json}'::json as j, '{json}'::jsonb as jb, ('{json}'::jsonb)::text as jb_text");
+    let text = same_on_every_path(&conn, &sql).await.unwrap();
+    let df = conn.query(sql).await.unwrap();
+    let batch = df.to_record_batch().unwrap();
+    let col = |i: usize| batch.column(i).as_any().downcast_ref::<StringArray>().unwrap().value(0).to_owned();
+    assert_eq!(col(0), json, "json keeps duplicates, order, big numbers and trailing zeros: {text}");
+    assert_eq!(col(1), col(2), "jsonb is the server's own rendering of it");
+    assert!(col(1).contains("12345678901234567890123") && col(1).contains("0.10"), "{}", col(1));
+}
+
+/// Issue 8.3: declared numeric(p, s) is Decimal128(p, s); a value wider than 38 digits is an
+/// error naming column and row; an unconstrained numeric takes the largest display scale.
+#[tokio::test]
+async fn postgres_decimals_are_exact_or_an_error() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open_sql(&url, "pg_decimals").await;
+    let t = unique_table("pg_dec");
+    conn.execute(&format!("create table {t} (id int, d numeric(5, 2), u numeric)")).await.unwrap();
+    conn.execute(&format!(
+        "insert into {t} values (1, 1.5, 0.10), (2, -999.99, 12345678901234567890.123456), (3, null, null)"
+    ))
+    .await
+    .unwrap();
+    let text = same_on_every_path(&conn, &format!("select d, u from {t} order by id")).await.unwrap();
+    assert_eq!(
+        text,
+        "d: Decimal128(5, 2), u: Decimal128(38, 6)\nd,u\n1.50,0.100000\n-999.99,12345678901234567890.123456\n,\n"
+    );
+    let empty = same_on_every_path(&conn, &format!("select d from {t} where false")).await.unwrap();
+    assert_eq!(empty, "d: Decimal128(5, 2)\nd\n", "the declared type holds for an empty result");
+    conn.execute(&format!("drop table {t}")).await.unwrap();
+    for (sql, row) in [
+        ("select 123456789012345678901234567890123456789::numeric as wide", 0),
+        ("select x as wide from (values (1::numeric), (1e38::numeric)) as v(x)", 1),
+        ("select x as wide from (values (1::numeric), ('NaN'::numeric)) as v(x)", 1),
+    ] {
+        let err = same_on_every_path(&conn, sql).await.unwrap_err();
+        assert!(err.contains(&format!("column `wide` (NUMERIC), row {row}")), "{sql}: {err}");
+    }
+    let max = same_on_every_path(&conn, "select 99999999999999999999999999999999999999::numeric as m").await.unwrap();
+    assert!(max.ends_with("\n99999999999999999999999999999999999999\n"), "{max}");
+}
+
+/// Issue 8.7: values without an Arrow counterpart are the same error on every path, never a
+/// panic, an early end or a saturated number; a trailing comment is fine on the COPY path.
+#[tokio::test]
+async fn postgres_every_path_gives_the_same_answer_for_edge_values() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open_sql(&url, "pg_edges").await;
+    for (sql, what) in [
+        ("select 'infinity'::timestamp as v", "infinity"),
+        ("select '-infinity'::timestamptz as v", "infinity"),
+        ("select 'infinity'::date as v", "infinity"),
+        ("select '294276-12-31 23:59:59'::timestamp as v", "outside"),
+        ("select '24:00:00'::time as v", "24:00:00"),
+    ] {
+        let err = same_on_every_path(&conn, sql).await.unwrap_err();
+        assert!(err.contains("column `v`") && err.contains("row 0") && err.contains(what), "{sql}: {err}");
+    }
+    for (sql, expected) in [
+        ("select '4713-01-01 BC'::date as v -- a comment", "v: Date32\nv\n-4712-01-01\n"),
+        ("select '23:59:59.999999'::time as v", "v: Time64(µs)\nv\n23:59:59.999999\n"),
+        ("select '-0'::float8 as v, 'NaN'::float8 as w", "v: Float64, w: Float64\nv,w\n-0.0,NaN\n"),
+        ("select array[1, null, 3]::int4[] as v, '{}'::text[] as w", ""),
+    ] {
+        let text = same_on_every_path(&conn, sql).await.unwrap();
+        if !expected.is_empty() {
+            assert_eq!(text, expected, "{sql}");
+        }
+    }
+    let pool = conn.pool().await.unwrap();
+    let before = pool.served();
+    conn.query("select 1 as one -- ends in a comment").await.unwrap();
+    assert_eq!(
+        pool.served().postgres_copy,
+        before.postgres_copy + 1,
+        "the COPY path served it: {before:?} {:?}",
+        pool.served()
+    );
+}
+
+/// Issue 8.8, 8.10, 8.12: NUL bytes fail at once as statement errors; a failure on the COPY
+/// path or a dropped stream leaves no connection out of step.
+#[tokio::test]
+async fn postgres_failures_leave_the_pool_clean() {
+    use futures_util::StreamExt as _;
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open_sql_with(&url, "pg_clean", "create_engine_kwargs = { pool_size = 1 }").await;
+    let started = std::time::Instant::now();
+    let err = conn.query("select 'a\0b' as v").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Statement, "{err:?}");
+    assert!(error_chain(&err).contains("NUL"), "{}", error_chain(&err));
+    assert!(started.elapsed() < std::time::Duration::from_secs(1), "not retried");
+    let err = conn.query("select 1/0 as v").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Statement);
+    assert!(error_chain(&err).contains("division by zero"), "{}", error_chain(&err));
+    assert_eq!(frame_text(&conn.query("select 2 as v").await.unwrap()), "v: Int32\nv\n2\n");
+    let mut stream = conn.query_stream("select i from generate_series(1, 100000) as i", 10).await.unwrap();
+    assert!(stream.next().await.unwrap().is_ok());
+    drop(stream);
+    assert_eq!(frame_text(&conn.query("select 3 as v").await.unwrap()), "v: Int32\nv\n3\n");
+    let err = conn.query("select 1 as a; select 2 as b").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Statement);
+    assert!(error_chain(&err).contains("2 statements"), "{}", error_chain(&err));
+    assert_eq!(frame_text(&conn.query("select 4 as v;").await.unwrap()), "v: Int32\nv\n4\n", "a trailing `;` is fine");
 }

@@ -160,6 +160,7 @@ pub(crate) fn undecodable(column: &str, type_name: &str, row: usize, why: impl s
 /// the column and the row (MySQL's `BOOLEAN` is a `TINYINT(1)` and SQLite's a plain integer, so
 /// both can hold 2 or -1; reading those as `true` would change their meaning). The message never
 /// shows the value.
+#[allow(dead_code)] // used by the MySQL and SQLite readers, which are being changed to it
 pub(crate) fn bool_from_int(value: i64, column: &str, row: usize) -> Result<bool> {
     match value {
         0 => Ok(false),

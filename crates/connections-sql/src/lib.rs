@@ -38,6 +38,6 @@ where
 
 pub use connection::{BatchStream, SqlConnection};
 pub use options::{EngineKwarg, SqlKey, UnknownKey};
-pub use pool::SqlPool;
+pub use pool::{Served, SqlPool};
 pub use session::SqlSession;
 pub use url::Backend;

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use connections_core::arrow::datatypes::SchemaRef;
 use connections_core::arrow::record_batch::RecordBatch;
@@ -28,6 +29,48 @@ pub struct SqlPool {
     /// MySQL/MariaDB: the bulk reader for whole results, where the settings allow one.
     #[cfg(feature = "mysql")]
     bulk: Option<backend::mysql_wire::BulkReader>,
+    /// How many results each read path has served.
+    served: ServedCounters,
+}
+
+/// How many query results each read path of a [`SqlPool`] has served: the fast paths
+/// (PostgreSQL's binary `COPY`, the MySQL/MariaDB bulk reader, SQLite's C API) and the
+/// row-by-row path through sqlx. Every path gives the same Arrow data; these counts show which
+/// one answered, for tests and diagnostics.
+///
+/// ```no_run
+/// # async fn demo(conn: &connections_sql::SqlConnection) -> connections_core::Result<()> {
+/// let pool = conn.pool().await?;
+/// conn.query("select 1 as one").await?;
+/// println!("{:?}", pool.served());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Served {
+    /// Results read row by row through sqlx.
+    pub rows: u64,
+    /// PostgreSQL results read as binary `COPY`.
+    pub postgres_copy: u64,
+    /// MySQL/MariaDB results read by the bulk reader.
+    pub mysql_bulk: u64,
+    /// SQLite results stepped through SQLite's C API.
+    pub sqlite_c_api: u64,
+}
+
+/// The live counters behind [`Served`].
+#[derive(Default)]
+struct ServedCounters {
+    rows: AtomicU64,
+    postgres_copy: AtomicU64,
+    mysql_bulk: AtomicU64,
+    sqlite_c_api: AtomicU64,
+}
+
+impl ServedCounters {
+    fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 enum PoolKind {
@@ -71,7 +114,19 @@ impl SqlPool {
             echo: config.engine.echo,
             #[cfg(feature = "mysql")]
             bulk,
+            served: ServedCounters::default(),
         })
+    }
+
+    /// How many results each read path has served so far.
+    pub fn served(&self) -> Served {
+        let c = &self.served;
+        Served {
+            rows: c.rows.load(Ordering::Relaxed),
+            postgres_copy: c.postgres_copy.load(Ordering::Relaxed),
+            mysql_bulk: c.mysql_bulk.load(Ordering::Relaxed),
+            sqlite_c_api: c.sqlite_c_api.load(Ordering::Relaxed),
+        }
     }
 
     /// The database the pool talks to.
@@ -176,9 +231,13 @@ impl SqlPool {
                     let (schema, found) =
                         backend::postgres_copy::collect(&mut conn, copy_sql, &plan, batch_size).await?;
                     batches.extend(found);
+                    ServedCounters::count(&self.served.postgres_copy);
                     schema
                 } else {
-                    backend::postgres::fetch_planned(&mut conn, &sql, values, &plan, batch_size, sink).await?
+                    let schema =
+                        backend::postgres::fetch_planned(&mut conn, &sql, values, &plan, batch_size, sink).await?;
+                    ServedCounters::count(&self.served.rows);
+                    schema
                 };
                 conn.done();
                 Ok(schema)
@@ -189,10 +248,12 @@ impl SqlPool {
                     && let Some(bulk) = &self.bulk
                     && let Some(schema) = bulk.fetch(sql, batch_size, sink).await?
                 {
+                    ServedCounters::count(&self.served.mysql_bulk);
                     return Ok(schema);
                 }
                 let mut conn = Checkout::acquire(pool).await?;
                 let schema = backend::mysql::fetch(&mut conn, sql, &rewritten.values, batch_size, sink).await?;
+                ServedCounters::count(&self.served.rows);
                 conn.done();
                 Ok(schema)
             }
