@@ -26,6 +26,25 @@ fn connection_mysql_number(_: &(dyn sqlx::error::DatabaseError + 'static)) -> bo
     false
 }
 
+/// A wait that a timeout option bounded ran out: which option, and how long it allowed.
+#[derive(Debug)]
+pub(crate) struct TimedOut {
+    /// What did not finish.
+    pub(crate) what: &'static str,
+    /// The option that bounds it.
+    pub(crate) option: &'static str,
+    /// Its value.
+    pub(crate) after: std::time::Duration,
+}
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} did not finish within `{}` ({:?})", self.what, self.option, self.after)
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
 /// Classifies a sqlx error met while running a statement.
 pub(crate) fn classify(error: sqlx::Error) -> Error {
     match &error {
@@ -47,6 +66,22 @@ pub(crate) fn classify(error: sqlx::Error) -> Error {
 /// Classifies a sqlx error met while connecting.
 pub(crate) fn classify_connect(error: sqlx::Error) -> Error {
     Error::connect(error)
+}
+
+/// Runs `work` within `limit`: past it, `work` is dropped (which closes the connection it held)
+/// and the error names the option.
+pub(crate) async fn within<T>(
+    limit: Option<std::time::Duration>,
+    what: &'static str,
+    option: &'static str,
+    timed_out: fn(TimedOut) -> Error,
+    work: impl Future<Output = connections_core::Result<T>>,
+) -> connections_core::Result<T> {
+    let Some(after) = limit else { return work.await };
+    match tokio::time::timeout(after, work).await {
+        Ok(result) => result,
+        Err(_) => Err(timed_out(TimedOut { what, option, after })),
+    }
 }
 
 #[cfg(test)]

@@ -71,8 +71,13 @@ impl SqlConfig {
     /// parts) parsed, its dialect supported and compiled in, the engine options and the
     /// backend's connection parameters valid.
     pub(crate) fn from_params(params: &ConnectParams) -> Result<Self> {
-        let config = Self::read(params)?;
+        #[allow(unused_mut)] // without a server backend there is no connect timeout to read
+        let mut config = Self::read(params)?;
         config.check_backend()?;
+        #[cfg(any(feature = "postgres", feature = "mysql"))]
+        if config.backend != Backend::Sqlite {
+            config.engine.connect_timeout = config.connect_timeout()?;
+        }
         Ok(config)
     }
 
@@ -138,6 +143,13 @@ impl SqlConfig {
             mysql_options(self)?;
         }
         Ok(())
+    }
+}
+
+impl SqlConfig {
+    /// The connection's name.
+    pub(crate) fn name(&self) -> &str {
+        self.params.name()
     }
 }
 

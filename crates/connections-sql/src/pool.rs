@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use connections_core::arrow::datatypes::SchemaRef;
 use connections_core::arrow::record_batch::RecordBatch;
-use connections_core::{DataFrame, Param, Result};
+use connections_core::{DataFrame, Error, Param, Result};
 
 use crate::backend::{self, Sink};
-use crate::error::{classify, classify_connect};
+use crate::error::{classify, classify_connect, within};
 use crate::options::SqlConfig;
 use crate::placeholders::{self, Rewritten, Style};
 use crate::url::Backend;
@@ -22,10 +22,14 @@ pub(crate) const QUERY_BATCH_ROWS: usize = 65_536;
 /// Reach the sqlx pool itself with [`as_sqlite`](Self::as_sqlite), [`as_postgres`](Self::as_postgres)
 /// or [`as_mysql`](Self::as_mysql) for anything this crate does not wrap.
 pub struct SqlPool {
+    /// The name of the connection the pool belongs to, for errors.
+    name: String,
     kind: PoolKind,
     backend: Backend,
     redacted_url: String,
     echo: bool,
+    /// How long one query or statement may run: `query_timeout`.
+    query_timeout: Option<std::time::Duration>,
     /// MySQL/MariaDB: the bulk reader for whole results, where the settings allow one.
     #[cfg(feature = "mysql")]
     bulk: Option<backend::mysql_wire::BulkReader>,
@@ -89,7 +93,15 @@ impl SqlPool {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite => PoolKind::Sqlite(pool(config, crate::options::sqlite_options(config)?).await?),
             #[cfg(feature = "postgres")]
-            Backend::Postgres => PoolKind::Postgres(pool(config, crate::options::postgres_options(config)?).await?),
+            Backend::Postgres => {
+                let mut options = crate::options::postgres_options(config)?;
+                if let Some(limit) = config.engine.query_timeout {
+                    // the server stops the statement too, just after the client gives up on it
+                    let grace = limit + std::time::Duration::from_millis(500);
+                    options = options.options([("statement_timeout", grace.as_millis().to_string())]);
+                }
+                PoolKind::Postgres(pool(config, options).await?)
+            }
             #[cfg(feature = "mysql")]
             Backend::MySql => PoolKind::MySql(pool(config, crate::options::mysql_options(config)?).await?),
             #[allow(unreachable_patterns)]
@@ -108,10 +120,12 @@ impl SqlPool {
             _ => None,
         };
         Ok(Self {
+            name: config.name().to_owned(),
             kind,
             backend: config.backend,
             redacted_url: config.url.render_redacted(),
             echo: config.engine.echo,
+            query_timeout: config.engine.query_timeout,
             #[cfg(feature = "mysql")]
             bulk,
             served: ServedCounters::default(),
@@ -193,11 +207,24 @@ impl SqlPool {
         Ok(rewritten)
     }
 
-    /// Runs a query into a `DataFrame`.
+    /// Runs a query into a `DataFrame`, within `query_timeout`.
     pub(crate) async fn query_frame(&self, sql: &str, params: &[(String, Param)]) -> Result<DataFrame> {
-        let mut batches = Vec::new();
-        let schema = self.fetch(sql, params, QUERY_BATCH_ROWS, &mut Sink::Collect(&mut batches)).await?;
-        frame(schema, batches)
+        self.bounded(async {
+            let mut batches = Vec::new();
+            let schema = self.fetch(sql, params, QUERY_BATCH_ROWS, &mut Sink::Collect(&mut batches)).await?;
+            frame(schema, batches)
+        })
+        .await
+    }
+
+    /// An error of this pool's connection, carrying its name.
+    pub(crate) fn named(&self, error: Error) -> Error {
+        error.for_connection(&self.name, "sql")
+    }
+
+    /// Runs `work` (one query or statement) within `query_timeout`, if one is set.
+    pub(crate) async fn bounded<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        within(self.query_timeout, "the statement", "query_timeout", Error::statement, work).await
     }
 
     /// Runs a query, handing batches to `sink`.
@@ -260,8 +287,12 @@ impl SqlPool {
         }
     }
 
-    /// Runs a statement; the number of rows it changed.
+    /// Runs a statement within `query_timeout`; the number of rows it changed.
     pub(crate) async fn execute(&self, sql: &str, params: &[(String, Param)]) -> Result<u64> {
+        self.bounded(self.execute_unbounded(sql, params)).await
+    }
+
+    async fn execute_unbounded(&self, sql: &str, params: &[(String, Param)]) -> Result<u64> {
         let rewritten = self.prepare(sql, params)?;
         match &self.kind {
             #[cfg(feature = "sqlite")]
@@ -312,7 +343,7 @@ impl SqlPool {
         let pool = Arc::clone(self);
         tokio::spawn(async move {
             if let Err(error) = pool.fetch(&sql, &params, batch_size, &mut Sink::Channel(&tx)).await {
-                let _ = tx.send(Err(error)).await; // the receiver may be gone: nothing to tell
+                let _ = tx.send(Err(pool.named(error))).await; // the receiver may be gone: nothing to tell
             }
         });
         rx
@@ -371,11 +402,17 @@ async fn pool<DB: sqlx::Database>(
     options: <DB::Connection as sqlx::Connection>::Options,
 ) -> Result<sqlx::Pool<DB>> {
     use sqlx::{ConnectOptions as _, Connection as _};
+    let limit = (config.backend != Backend::Sqlite).then_some(config.engine.connect_timeout);
+    let connecting = "opening a connection";
     if config.backend != Backend::Sqlite {
-        let probe = options.connect().await.map_err(classify_connect)?;
+        let probe = within(limit, connecting, "connect_timeout", Error::connect, async {
+            options.connect().await.map_err(classify_connect)
+        })
+        .await?;
         let _ = probe.close().await; // it served its purpose; a failed goodbye changes nothing
     }
-    crate::options::pool_options::<DB>(&config.engine).connect_with(options).await.map_err(classify_connect)
+    let pool = crate::options::pool_options::<DB>(&config.engine).connect_with(options);
+    within(limit, connecting, "connect_timeout", Error::connect, async { pool.await.map_err(classify_connect) }).await
 }
 
 /// A `DataFrame` of collected batches. A column whose type was decided late (SQLite) or whose

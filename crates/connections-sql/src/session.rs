@@ -45,15 +45,19 @@ impl SqlSession {
         V: Into<Param>,
     {
         let params = crate::named(params);
-        let rewritten = self.pool.prepare(sql, &params)?;
-        match &mut self.tx {
-            #[cfg(feature = "sqlite")]
-            Tx::Sqlite(tx) => backend::sqlite::execute(tx, &rewritten.sql, &rewritten.values).await,
-            #[cfg(feature = "postgres")]
-            Tx::Postgres(tx) => backend::postgres::execute(tx, &rewritten.sql, &rewritten.values).await,
-            #[cfg(feature = "mysql")]
-            Tx::MySql(tx) => backend::mysql::execute(tx, &rewritten.sql, &rewritten.values).await,
-        }
+        let pool = Arc::clone(&self.pool);
+        let work = pool.bounded(async {
+            let rewritten = self.pool.prepare(sql, &params)?;
+            match &mut self.tx {
+                #[cfg(feature = "sqlite")]
+                Tx::Sqlite(tx) => backend::sqlite::execute(tx, &rewritten.sql, &rewritten.values).await,
+                #[cfg(feature = "postgres")]
+                Tx::Postgres(tx) => backend::postgres::execute(tx, &rewritten.sql, &rewritten.values).await,
+                #[cfg(feature = "mysql")]
+                Tx::MySql(tx) => backend::mysql::execute(tx, &rewritten.sql, &rewritten.values).await,
+            }
+        });
+        work.await.map_err(|e| pool.named(e))
     }
 
     /// Runs a query in the transaction (uncached).
@@ -69,19 +73,24 @@ impl SqlSession {
         V: Into<Param>,
     {
         let params = crate::named(params);
-        let rewritten = self.pool.prepare(sql, &params)?;
-        let mut batches = Vec::new();
-        let sink = &mut Sink::Collect(&mut batches);
-        let (sql, values) = (&rewritten.sql, &rewritten.values);
-        let schema = match &mut self.tx {
-            #[cfg(feature = "sqlite")]
-            Tx::Sqlite(tx) => backend::sqlite::fetch_any(tx, sql, values, QUERY_BATCH_ROWS, sink).await?,
-            #[cfg(feature = "postgres")]
-            Tx::Postgres(tx) => backend::postgres::fetch(tx, sql, values, QUERY_BATCH_ROWS, sink).await?,
-            #[cfg(feature = "mysql")]
-            Tx::MySql(tx) => backend::mysql::fetch(tx, sql, values, QUERY_BATCH_ROWS, sink).await?,
-        };
-        crate::pool::frame(schema, batches)
+        let pool = Arc::clone(&self.pool);
+        let work = pool.bounded(async {
+            let rewritten = self.pool.prepare(sql, &params)?;
+            let sql = rewritten.single_query()?;
+            let mut batches = Vec::new();
+            let sink = &mut Sink::Collect(&mut batches);
+            let values = &rewritten.values;
+            let schema = match &mut self.tx {
+                #[cfg(feature = "sqlite")]
+                Tx::Sqlite(tx) => backend::sqlite::fetch_any(tx, sql, values, QUERY_BATCH_ROWS, sink).await?,
+                #[cfg(feature = "postgres")]
+                Tx::Postgres(tx) => backend::postgres::fetch(tx, sql, values, QUERY_BATCH_ROWS, sink).await?,
+                #[cfg(feature = "mysql")]
+                Tx::MySql(tx) => backend::mysql::fetch(tx, sql, values, QUERY_BATCH_ROWS, sink).await?,
+            };
+            crate::pool::frame(schema, batches)
+        });
+        work.await.map_err(|e| pool.named(e))
     }
 
     /// Makes the transaction's changes permanent.
@@ -94,6 +103,7 @@ impl SqlSession {
             #[cfg(feature = "mysql")]
             Tx::MySql(tx) => tx.commit().await.map_err(classify),
         }
+        .map_err(|e| self.pool.named(e))
     }
 
     /// Undoes the transaction's changes (dropping the session does the same).
@@ -106,6 +116,7 @@ impl SqlSession {
             #[cfg(feature = "mysql")]
             Tx::MySql(tx) => tx.rollback().await.map_err(classify),
         }
+        .map_err(|e| self.pool.named(e))
     }
 }
 

@@ -132,9 +132,15 @@ pub(crate) fn postgres_options(config: &SqlConfig) -> Result<PgConnectOptions> {
     build_postgres(&config.url).map_err(|e| config.param_error(e))
 }
 
+/// The connection parameter that bounds how long opening a connection may take (read by
+/// [`SqlConfig::connect_timeout`], not by the backends' options).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+const CONNECT_TIMEOUT: &str = "connect_timeout";
+
 /// The PostgreSQL parameters [`postgres_options`] reads.
 #[cfg(feature = "postgres")]
 const POSTGRES_PARAMS: &[&str] = &[
+    "connect_timeout",
     "sslmode",
     "sslrootcert",
     "sslcert",
@@ -213,6 +219,7 @@ fn build_postgres(url: &SqlUrl) -> Result<PgConnectOptions, ParamError> {
                     Some(digits.map_err(|_| ParamError::new(key, "`extra_float_digits`: expected an integer"))?);
                 continue;
             }
+            CONNECT_TIMEOUT => continue,
             "client_encoding" => {
                 if !matches!(value.to_ascii_lowercase().as_str(), "utf8" | "utf-8" | "unicode") {
                     return Err(ParamError::new(key, "`client_encoding`: only UTF8 is supported"));
@@ -254,6 +261,7 @@ pub(crate) fn mysql_options(config: &SqlConfig) -> Result<MySqlConnectOptions> {
 /// The MySQL parameters [`mysql_options`] reads.
 #[cfg(feature = "mysql")]
 const MYSQL_PARAMS: &[&str] = &[
+    "connect_timeout",
     "charset",
     "collation",
     "ssl_mode",
@@ -287,6 +295,9 @@ pub(crate) fn build_mysql(url: &SqlUrl) -> Result<MySqlConnectOptions, ParamErro
         options = options.database(&database);
     }
     for (key, value) in &url.query {
+        if key == CONNECT_TIMEOUT {
+            continue;
+        }
         let Some(param) = MySqlParam::parse(key) else {
             return Err(ParamError::unknown(key, Backend::MySql, MYSQL_PARAMS));
         };
@@ -386,6 +397,23 @@ impl ParamError {
 }
 
 impl SqlConfig {
+    /// The `connect_timeout` connection parameter of a server URL (libpq's and the MySQL
+    /// drivers' spelling: seconds, here also fractional), or the default; it must be greater
+    /// than 0 (libpq's "0 waits forever" would leave a caller hanging on a silent server).
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    pub(crate) fn connect_timeout(&self) -> Result<std::time::Duration> {
+        let Some((_, value)) = self.url.query.iter().rev().find(|(k, _)| k == CONNECT_TIMEOUT) else {
+            return Ok(super::engine::DEFAULT_CONNECT_TIMEOUT);
+        };
+        let seconds = value.trim().parse::<f64>().ok().filter(|s| *s > 0.0);
+        seconds.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok()).ok_or_else(|| {
+            self.param_error(ParamError::new(
+                CONNECT_TIMEOUT,
+                "`connect_timeout`: expected a number of seconds greater than 0",
+            ))
+        })
+    }
+
     /// The configuration error for a bad connection parameter, attached to where it came from:
     /// `connect_args` (which override the URL), else `url`, else `query.<param>`.
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]

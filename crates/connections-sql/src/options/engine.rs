@@ -50,7 +50,15 @@ pub(crate) struct EngineOptions {
     /// Whether statements are to be logged at INFO: `echo` (`false`). The connect options leave
     /// sqlx's own statement logging as it is (DEBUG); the pool logs when this is on.
     pub(crate) echo: bool,
+    /// How long a statement may run: `query_timeout` (none).
+    pub(crate) query_timeout: Option<Duration>,
+    /// How long opening a connection may take: the `connect_timeout` connection parameter
+    /// (10 s).
+    pub(crate) connect_timeout: Duration,
 }
+
+/// How long opening a connection may take when `connect_timeout` is not set.
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for EngineOptions {
     /// SQLAlchemy's defaults.
@@ -63,6 +71,8 @@ impl Default for EngineOptions {
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             test_before_acquire: false,
             echo: false,
+            query_timeout: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 }
@@ -127,20 +137,16 @@ pub(super) fn read_engine(params: &ConnectParams) -> Result<(EngineOptions, Vec<
                 pool_size = value
                     .as_integer()
                     .filter(|n| *n >= 0)
-                    .ok_or_else(|| expected(params, &key, "an integer, 0 or more", value))?;
+                    .ok_or_else(|| expected_number(params, &key, "an integer, 0 or more", value))?;
             }
             EngineKwarg::MaxOverflow => {
                 max_overflow = value
                     .as_integer()
                     .filter(|n| *n >= -1)
-                    .ok_or_else(|| expected(params, &key, "an integer, -1 (no limit) or more", value))?;
+                    .ok_or_else(|| expected_number(params, &key, "an integer, -1 (no limit) or more", value))?;
             }
-            EngineKwarg::PoolTimeout => {
-                engine.acquire_timeout = match seconds(value) {
-                    Some(Seconds::Duration(timeout)) => timeout,
-                    _ => return Err(expected(params, &key, "a number of seconds, 0 or more", value)),
-                };
-            }
+            EngineKwarg::PoolTimeout => engine.acquire_timeout = positive_seconds(params, &key, value)?,
+            EngineKwarg::QueryTimeout => engine.query_timeout = Some(positive_seconds(params, &key, value)?),
             EngineKwarg::PoolRecycle => {
                 engine.max_lifetime = match seconds(value) {
                     Some(Seconds::Duration(recycle)) => Some(recycle.max(MIN_RECYCLE)),
@@ -167,6 +173,23 @@ pub(super) fn read_engine(params: &ConnectParams) -> Result<(EngineOptions, Vec<
     }
     engine.max_connections = max_connections(pool_size, max_overflow);
     Ok((engine, connect_args))
+}
+
+/// A number of seconds greater than zero (a zero timeout would fail every call at once).
+pub(super) fn positive_seconds(params: &ConnectParams, key: &str, value: &Value) -> Result<Duration> {
+    match seconds(value) {
+        Some(Seconds::Duration(timeout)) if !timeout.is_zero() => Ok(timeout),
+        _ => Err(expected_number(params, key, "a number of seconds greater than 0", value)),
+    }
+}
+
+/// [`expected`] for an engine option, naming a wrong number (engine options are pool settings,
+/// never secrets).
+fn expected_number(params: &ConnectParams, key: &str, what: &str, found: &Value) -> connections_core::Error {
+    match found {
+        Value::Integer(_) | Value::Float(_) => params.error(key, format!("expected {what}, found {found}")),
+        _ => expected(params, key, what, found),
+    }
 }
 
 /// A number of seconds, as SQLAlchemy's pool reads one.
@@ -225,7 +248,7 @@ mod tests {
         assert_eq!(with("pool_recycle = -1").engine.max_lifetime, None);
         assert_eq!(with("pool_recycle = -0.5").engine.max_lifetime, None);
         assert_eq!(with("pool_recycle = 0").engine.max_lifetime, Some(MIN_RECYCLE));
-        assert_eq!(with("pool_timeout = 0").engine.acquire_timeout, Duration::ZERO);
+        assert_eq!(with("query_timeout = 2.5").engine.query_timeout, Some(Duration::from_millis(2500)));
         assert!(with("echo = 'debug'").engine.echo);
         assert!(!with("echo = false").engine.echo);
     }
@@ -233,22 +256,32 @@ mod tests {
     #[test]
     fn engine_kwargs_errors_name_the_key() {
         let cases = [
-            ("pool_size = -1", "create_engine_kwargs.pool_size", "expected an integer, 0 or more, found an integer"),
+            ("pool_size = -1", "create_engine_kwargs.pool_size", "expected an integer, 0 or more, found -1"),
             ("pool_size = '5'", "create_engine_kwargs.pool_size", "expected an integer, 0 or more, found a string"),
             (
                 "max_overflow = -2",
                 "create_engine_kwargs.max_overflow",
-                "expected an integer, -1 (no limit) or more, found an integer",
+                "expected an integer, -1 (no limit) or more, found -2",
             ),
             (
                 "pool_timeout = -1",
                 "create_engine_kwargs.pool_timeout",
-                "expected a number of seconds, 0 or more, found an integer",
+                "expected a number of seconds greater than 0, found -1",
+            ),
+            (
+                "pool_timeout = 0",
+                "create_engine_kwargs.pool_timeout",
+                "expected a number of seconds greater than 0, found 0",
+            ),
+            (
+                "query_timeout = 0.0",
+                "create_engine_kwargs.query_timeout",
+                "expected a number of seconds greater than 0, found 0.0",
             ),
             (
                 "pool_timeout = 'x'",
                 "create_engine_kwargs.pool_timeout",
-                "expected a number of seconds, 0 or more, found a string",
+                "expected a number of seconds greater than 0, found a string",
             ),
             (
                 "pool_recycle = nan",
@@ -280,7 +313,7 @@ mod tests {
         assert_eq!(
             message_of(&err),
             "unknown key in `create_engine_kwargs`; supported keys: pool_size, max_overflow, pool_timeout, \
-             pool_recycle, pool_pre_ping, echo, connect_args (also unknown: `future`)"
+             pool_recycle, pool_pre_ping, echo, connect_args, query_timeout (also unknown: `future`)"
         );
         let err = error(&options("url = 'sqlite:///x.db'\ncreate_engine_kwargs = 5"));
         assert_eq!((key_of(&err), message_of(&err)), ("create_engine_kwargs", "expected a table, found an integer"));
@@ -326,6 +359,8 @@ mod tests {
             idle_timeout: None,
             test_before_acquire: true,
             echo: false,
+            query_timeout: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         };
         #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
         {

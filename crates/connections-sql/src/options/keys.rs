@@ -138,7 +138,7 @@ pub enum EngineKwarg {
     /// `max_overflow`, an integer ≥ -1: connections allowed beyond `pool_size`; -1 for no limit.
     /// Default 10.
     MaxOverflow,
-    /// `pool_timeout`, a number of seconds ≥ 0: how long to wait for a free connection
+    /// `pool_timeout`, a number of seconds > 0: how long to wait for a free connection
     /// (sqlx's `acquire_timeout`). Default 30.
     PoolTimeout,
     /// `pool_recycle`, a number of seconds: connections older than this are replaced (sqlx's
@@ -152,8 +152,14 @@ pub enum EngineKwarg {
     Echo,
     /// `connect_args`, a table of strings, numbers or booleans: extra connection parameters,
     /// merged into the URL's query (replacing a parameter of the same name), where the backend
-    /// reads them (`sslmode`, `application_name`, `charset`, ...).
+    /// reads them (`sslmode`, `application_name`, `charset`, `connect_timeout`, ...).
     ConnectArgs,
+    /// `query_timeout`, a number of seconds > 0 (this port's own; SQLAlchemy has none): how long
+    /// a query or statement may run, from the moment it has a connection until its whole result
+    /// is read. Past it the statement is stopped (PostgreSQL also cancels it on the server, with
+    /// `statement_timeout`) and fails with an error naming `query_timeout`; its connection is
+    /// closed, not reused. Default: none.
+    QueryTimeout,
 }
 
 impl EngineKwarg {
@@ -166,6 +172,7 @@ impl EngineKwarg {
         Self::PoolPrePing,
         Self::Echo,
         Self::ConnectArgs,
+        Self::QueryTimeout,
     ];
 }
 
@@ -179,6 +186,7 @@ impl AsRef<str> for EngineKwarg {
             Self::PoolPrePing => "pool_pre_ping",
             Self::Echo => "echo",
             Self::ConnectArgs => "connect_args",
+            Self::QueryTimeout => "query_timeout",
         }
     }
 }
