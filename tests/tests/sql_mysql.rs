@@ -282,7 +282,10 @@ async fn every_path(conn: &connections::sql::SqlConnection, cols: &str, table: &
         r.map_err(|e| {
             assert_eq!(e.kind(), ErrorKind::Statement, "{e:?}");
             assert!(!e.is_retryable());
-            error_chain(&e)
+            // the cause, without the "query on connection ..." line (`query_stream` and sessions
+            // do not name the connection yet)
+            let chain = error_chain(&e);
+            chain.split_once(" / ").map_or(chain.clone(), |(_, cause)| cause.to_owned())
         })
     };
     let bulk = checked(conn.query(plain.clone()).await);

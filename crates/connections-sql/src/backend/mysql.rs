@@ -7,7 +7,7 @@ use sqlx::types::BigDecimal;
 use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use sqlx::{Column as _, Decode, MySql, Row as _, TypeInfo as _, ValueRef as _};
 
-use super::unsupported;
+use super::{bool_from_int, unsupported};
 use crate::columns::{Column, Kind, date32, time64, timestamp, timestamp_utc};
 use crate::error::classify;
 
@@ -69,7 +69,7 @@ fn append(column: &mut Column, decoder: &Decoder, row: &MySqlRow, index: usize, 
         return Err(unsupported(&d.name, &d.type_name));
     }
     match column {
-        Column::Bool(b) => b.append_value(decode(value, d, number)?),
+        Column::Bool(b) => b.append_value(bool_from_int(decode::<i8>(value, d, number)?.into(), &d.name, number)?),
         Column::I8(b) => b.append_value(decode(value, d, number)?),
         Column::I16(b) => b.append_value(decode(value, d, number)?),
         Column::I32(b) => b.append_value(decode(value, d, number)?),

@@ -17,7 +17,7 @@ use sqlx::types::chrono::{NaiveDate, NaiveTime};
 use super::malformed;
 use super::packets::Fields;
 use crate::backend::mysql::{kind_of, time_of_day};
-use crate::backend::{undecodable, unsupported};
+use crate::backend::{bool_from_int, undecodable, unsupported};
 use crate::columns::{Batches, Column, Kind, date32, time64};
 
 /// Column flags (protocol documentation names).
@@ -312,7 +312,7 @@ fn append(column: &mut Column, d: &Decoder, value: &[u8], row: usize) -> Result<
         return Err(unsupported(&d.name, d.type_name));
     }
     match column {
-        Column::Bool(b) => b.append_value(signed::<i64>(value, d, row)? != 0),
+        Column::Bool(b) => b.append_value(bool_from_int(signed(value, d, row)?, &d.name, row)?),
         Column::I8(b) => b.append_value(signed(value, d, row)?),
         Column::I16(b) => b.append_value(signed(value, d, row)?),
         Column::I32(b) => b.append_value(signed(value, d, row)?),
