@@ -505,7 +505,7 @@ async fn mysql_zero_and_invalid_dates_are_an_error_on_every_path() {
         let message = bad[0].as_ref().unwrap_err();
         assert!(message.contains(&format!("column `{col}`")) && message.contains("row 0"), "{message}");
         assert!(message.contains("zero or invalid date") && message.contains("nullif"), "{message}");
-        assert!(!message.contains("0000") && !message.contains("2024"), "the value is not shown: {message}");
+        assert!(!message.contains("2024") && !message.contains("00:00"), "the value is not shown: {message}");
     }
     let all = every_path(&conn, "k, dt", &t, "true").await;
     agree(&all);

@@ -1,6 +1,6 @@
 //! MySQL and MariaDB rows to Arrow: the column's type decides (see `docs/sql.md` for the table).
 
-use connections_core::Result;
+use connections_core::{Error, Result};
 use sqlx::mysql::types::MySqlTime;
 use sqlx::mysql::{MySqlColumn, MySqlConnection, MySqlRow, MySqlValueRef};
 use sqlx::types::BigDecimal;
@@ -60,11 +60,16 @@ fn decode<'r, T: Decode<'r, MySql>>(value: MySqlValueRef<'r>, decoder: &Decoder,
 
 fn append(column: &mut Column, decoder: &Decoder, row: &MySqlRow, index: usize, number: usize) -> Result<()> {
     let value = row.try_get_raw(index).map_err(classify)?;
+    let d = decoder;
     if value.is_null() {
+        // sqlx reads a zero date as NULL too; only a real NULL has no bytes
+        let dated = matches!(column, Column::Date(_) | Column::Timestamp(_) | Column::TimestampUtc(_));
+        if dated && <&[u8] as Decode<MySql>>::decode(value).is_ok() {
+            return Err(invalid_date(&d.name, number));
+        }
         column.append_null();
         return Ok(());
     }
-    let d = decoder;
     if !d.supported {
         return Err(unsupported(&d.name, &d.type_name));
     }
@@ -83,16 +88,35 @@ fn append(column: &mut Column, decoder: &Decoder, row: &MySqlRow, index: usize, 
         Column::Decimal(b) => b.append(&decode::<BigDecimal>(value, d, number)?)?,
         Column::Text(b) => b.append_value(decode::<&str>(value, d, number)?),
         Column::Bytes(b) => b.append_value(decode::<&[u8]>(value, d, number)?),
-        Column::Date(b) => b.append_value(date32(decode::<NaiveDate>(value, d, number)?)),
+        Column::Date(b) => {
+            let date = <NaiveDate as Decode<MySql>>::decode(value).map_err(|_| invalid_date(&d.name, number))?;
+            b.append_value(date32(date));
+        }
         Column::Time(b) => {
             let time = time_of_day(decode(value, d, number)?);
             b.append_value(time64(time.map_err(|why| super::undecodable(&d.name, &d.type_name, number, why))?));
         }
-        Column::Timestamp(b) => b.append_value(timestamp(decode::<NaiveDateTime>(value, d, number)?)),
-        Column::TimestampUtc(b) => b.append_value(timestamp_utc(decode::<DateTime<Utc>>(value, d, number)?)),
+        Column::Timestamp(b) => {
+            let at = <NaiveDateTime as Decode<MySql>>::decode(value).map_err(|_| invalid_date(&d.name, number))?;
+            b.append_value(timestamp(at));
+        }
+        Column::TimestampUtc(b) => {
+            let at = <DateTime<Utc> as Decode<MySql>>::decode(value).map_err(|_| invalid_date(&d.name, number))?;
+            b.append_value(timestamp_utc(at));
+        }
         _ => return Err(unsupported(&d.name, &d.type_name)),
     }
     Ok(())
+}
+
+/// The error for a zero or invalid date (`0000-00-00`, `2024-00-10`, `0000-00-00 00:00:00`: what
+/// MariaDB and MySQL store under a lenient `sql_mode`), which no Arrow date can hold; every path
+/// reports it the same way (sqlx alone would read a zero date as NULL). Never shows the value.
+pub(crate) fn invalid_date(column: &str, row: usize) -> Error {
+    Error::statement(format!(
+        "column `{column}`, row {row}: the value is a zero or invalid date, which has no Arrow value; \
+         use `nullif({column}, '0000-00-00')` in the query to read zero dates as NULL, or cast the column to text"
+    ))
 }
 
 /// A TIME as a time of day, or why it is not one: a negative TIME is refused too (sqlx would

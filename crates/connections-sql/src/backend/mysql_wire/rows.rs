@@ -16,7 +16,7 @@ use sqlx::types::chrono::{NaiveDate, NaiveTime};
 
 use super::malformed;
 use super::packets::Fields;
-use crate::backend::mysql::{kind_of, time_of_day};
+use crate::backend::mysql::{invalid_date, kind_of, time_of_day};
 use crate::backend::{bool_from_int, undecodable, unsupported};
 use crate::columns::{Batches, Column, Kind, date32, time64};
 
@@ -260,10 +260,10 @@ fn date(value: &[u8], d: &Decoder, row: usize) -> Result<NaiveDate> {
     match value {
         [n, lo, hi, month, day, ..] if *n >= 4 => {
             let year = i32::from(u16::from_le_bytes([*lo, *hi]));
-            NaiveDate::from_ymd_opt(year, u32::from(*month), u32::from(*day))
-                .ok_or_else(|| bad(d, row, "an invalid date (a zero date?)"))
+            NaiveDate::from_ymd_opt(year, u32::from(*month), u32::from(*day)).ok_or_else(|| invalid_date(&d.name, row))
         }
-        _ => Err(bad(d, row, "a zero date")),
+        // a zero date is sent as no bytes at all
+        _ => Err(invalid_date(&d.name, row)),
     }
 }
 
@@ -278,7 +278,7 @@ fn datetime(value: &[u8], d: &Decoder, row: usize) -> Result<i64> {
         Some(us) if value[0] > 7 => u32::from_le_bytes([us[0], us[1], us[2], us[3]]),
         _ => 0,
     };
-    let at = day.and_hms_micro_opt(h, m, s, micros).ok_or_else(|| bad(d, row, "an invalid time of day"))?;
+    let at = day.and_hms_micro_opt(h, m, s, micros).ok_or_else(|| invalid_date(&d.name, row))?;
     Ok(at.and_utc().timestamp_micros())
 }
 
