@@ -25,6 +25,10 @@ const UNSIGNED: u16 = 32;
 const BINARY: u16 = 128;
 const ENUM: u16 = 256;
 
+/// The collation id of the `binary` character set: a string column in it is Binary, any other
+/// is text (see [`kind_of`]).
+const BINARY_COLLATION: u16 = 63;
+
 /// Type ids of the binary protocol (the ones this module looks at).
 mod ty {
     pub(super) const TINY: u8 = 0x01;
@@ -49,6 +53,8 @@ pub(super) struct ColumnDef {
     type_id: u8,
     flags: u16,
     max_size: u32,
+    /// The collation id of the column's character set (63: `binary`).
+    collation: u16,
 }
 
 impl ColumnDef {
@@ -63,11 +69,11 @@ impl ColumnDef {
         let name = if alias.is_empty() { name } else { alias };
         let name = String::from_utf8_lossy(name).into_owned();
         let _fixed_length = f.lenenc().ok_or_else(malformed)?;
-        let _collation = f.u16().ok_or_else(malformed)?;
+        let collation = f.u16().ok_or_else(malformed)?;
         let max_size = f.u32().ok_or_else(malformed)?;
         let type_id = f.u8().ok_or_else(malformed)?;
         let flags = f.u16().ok_or_else(malformed)?;
-        Ok(Self { name, type_id, flags, max_size })
+        Ok(Self { name, type_id, flags, max_size, collation })
     }
 
     /// sqlx's name of the column's type; `None` for a type id sqlx does not know.
@@ -171,7 +177,7 @@ impl Rows {
             let type_name = def.type_name().ok_or_else(|| {
                 Error::statement(format!("column `{}` has an unknown type id {}", def.name, def.type_id))
             })?;
-            let kind = kind_of(type_name);
+            let kind = kind_of(type_name, def.collation == BINARY_COLLATION);
             let layout = def.layout();
             plan.push((def.name.clone(), kind.unwrap_or(Kind::Text)));
             decoders.push(Decoder {
@@ -376,7 +382,8 @@ mod tests {
 
     #[test]
     fn rows_with_nulls_fill_the_columns() {
-        let def = |name: &str, type_id, max_size| ColumnDef { name: name.into(), type_id, flags: 0, max_size };
+        let def =
+            |name: &str, type_id, max_size| ColumnDef { name: name.into(), type_id, flags: 0, max_size, collation: 45 };
         let mut rows = Rows::new(vec![def("id", ty::LONGLONG, 20), def("s", 0xfc, 65535)], 10).unwrap();
         let mut row = vec![0x00, 0b0000_1000]; // header, bitmap: column 1 (bit 3) is NULL
         row.extend_from_slice(&7_i64.to_le_bytes());
