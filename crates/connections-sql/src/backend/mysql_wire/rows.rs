@@ -1,7 +1,8 @@
 //! Result columns and binary-protocol rows, decoded straight into the Arrow column builders.
 //!
-//! The column types and values are read exactly as sqlx reads them (the same type names, hence
-//! the same Arrow kinds through [`super::super::mysql::kind_of`], and the same decoding rules),
+//! The column types and values are read exactly as sqlx reads them (the same type names and, for
+//! strings, whether the character set is `binary`, hence the same Arrow kinds through
+//! [`super::super::mysql::kind_of`], and the same decoding and error rules),
 //! so a result is the same whichever path produced it; the tests of `tests/tests/sql_mysql.rs`
 //! compare the two on every type.
 
