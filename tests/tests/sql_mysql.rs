@@ -46,8 +46,6 @@ async fn mysql_types_to_arrow() {
     .unwrap();
     let df = conn.query(format!("select * from {t}")).await.unwrap();
     conn.execute(&format!("drop table {t}")).await.unwrap();
-    let version = conn.query("select version() as v").await.unwrap().to_csv_string().unwrap();
-    let json_is_binary = version.contains("MariaDB");
     let types: Vec<DataType> = df.schema().fields().iter().map(|f| f.data_type().clone()).collect();
     assert_eq!(
         types,
@@ -68,9 +66,9 @@ async fn mysql_types_to_arrow() {
             DataType::Time64(TimeUnit::Microsecond),
             DataType::Timestamp(TimeUnit::Microsecond, None),
             DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
-            // MariaDB's JSON is a LONGTEXT with a binary collation, which the protocol reports
-            // as binary (MySQL's native JSON type arrives as Utf8)
-            if json_is_binary { DataType::Binary } else { DataType::Utf8 },
+            // MariaDB's JSON is a LONGTEXT with a binary collation (utf8mb4_bin): text, as is
+            // MySQL's native JSON type
+            DataType::Utf8,
         ]
     );
     let batch = df.to_record_batch().unwrap();
@@ -264,4 +262,328 @@ async fn mysql_dropped_bulk_stream_leaves_the_connection_usable() {
         assert_eq!(whole.num_rows(), 100_000);
         conn.core().clear_cache();
     }
+}
+
+/// What one read path gave: a result, or the error's message (compared as text across paths).
+type PathResult = Result<connections::DataFrame, String>;
+
+/// The four read paths' answers to `select {cols} from {table} where {filter} order by k`: the bulk
+/// reader (`query`), the row path (`query` with a parameter), `query_stream` (bulk reader, batches
+/// of 2 rows) and a `session()` query (row path, in a transaction). Errors must be statement
+/// errors, never retried.
+async fn every_path(conn: &connections::sql::SqlConnection, cols: &str, table: &str, filter: &str) -> Vec<PathResult> {
+    use futures_util::TryStreamExt as _;
+    let plain = format!("select {cols} from {table} where {filter} order by k");
+    let forced = format!("select {cols} from {table} where ({filter}) and :one = 1 order by k");
+    conn.core().clear_cache();
+    let checked = |r: connections::Result<connections::DataFrame>| {
+        r.map_err(|e| {
+            assert_eq!(e.kind(), ErrorKind::Statement, "{e:?}");
+            assert!(!e.is_retryable());
+            // the cause, without the "query on connection ..." line (`query_stream` and sessions
+            // do not name the connection yet)
+            let chain = error_chain(&e);
+            chain.split_once(" / ").map_or(chain.clone(), |(_, cause)| cause.to_owned())
+        })
+    };
+    let bulk = checked(conn.query(plain.clone()).await);
+    let rows = checked(conn.query(forced).param("one", 1).await);
+    let streamed = match conn.query_stream(&plain, 2).await {
+        Ok(stream) => stream.try_collect::<Vec<_>>().await,
+        Err(e) => Err(e),
+    };
+    let streamed = checked(streamed.map(|batches| match batches.first() {
+        Some(first) => connections::DataFrame::new(first.schema(), batches).unwrap(),
+        // an empty stream has no batch to tell its schema: take the bulk reader's
+        None => connections::DataFrame::empty(bulk.as_ref().unwrap().schema().clone()),
+    }));
+    let mut session = conn.session().await.unwrap();
+    let in_session = checked(session.query(&plain).await);
+    session.rollback().await.unwrap();
+    vec![bulk, rows, streamed, in_session]
+}
+
+/// Asserts that every path gave the same result (same schema, same values) or the same error.
+fn agree(results: &[PathResult]) {
+    let names = ["bulk query", "row path", "query_stream", "session"];
+    let first = &results[0];
+    for (name, other) in names.iter().zip(results).skip(1) {
+        match (first, other) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.schema(), b.schema(), "{name}: schema");
+                assert_eq!(a.to_csv_string().unwrap(), b.to_csv_string().unwrap(), "{name}: values");
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b, "{name}: error"),
+            (a, b) => panic!("{name} differs from the bulk query: {a:?} vs {b:?}"),
+        }
+    }
+}
+
+/// A column's values as text, as the server writes them (`cast(col as char)`): booleans as 0/1.
+fn texts(df: &connections::DataFrame, name: &str) -> Vec<Option<String>> {
+    use connections::arrow::array::{BinaryArray, BooleanArray};
+    let column = df.column(name).unwrap().unwrap();
+    (0..column.len())
+        .map(|i| {
+            if column.is_null(i) {
+                return None;
+            }
+            let any = column.as_any();
+            Some(if let Some(b) = any.downcast_ref::<BooleanArray>() {
+                if b.value(i) { "1" } else { "0" }.to_owned()
+            } else if let Some(s) = any.downcast_ref::<StringArray>() {
+                s.value(i).to_owned()
+            } else if let Some(b) = any.downcast_ref::<BinaryArray>() {
+                String::from_utf8(b.value(i).to_vec()).unwrap()
+            } else {
+                let text = connections::arrow::compute::cast(&column.slice(i, 1), &DataType::Utf8).unwrap();
+                text.as_any().downcast_ref::<StringArray>().unwrap().value(0).to_owned()
+            })
+        })
+        .collect()
+}
+
+/// The server's own text of `col` (`cast(col as char)`) for the rows of `filter`, in `k` order.
+async fn server_texts(
+    conn: &connections::sql::SqlConnection,
+    col: &str,
+    table: &str,
+    filter: &str,
+) -> Vec<Option<String>> {
+    let sql = format!("select cast({col} as char) as v from {table} where ({filter}) and :one = 1 order by k");
+    texts(&conn.query(sql).param("one", 1).await.unwrap_or_else(|e| panic!("{e:?}")), "v")
+}
+
+/// `BOOLEAN` (`TINYINT(1)`) holds any TINYINT: 0 and 1 read as booleans on every path, any other
+/// value is the same error everywhere, naming the column and the row, never the value.
+#[tokio::test]
+async fn mysql_boolean_holding_other_integers_is_an_error_on_every_path() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open_sql_with(&url, "my_bool", ONE_CONNECTION).await;
+    let t = unique_table("my_bool");
+    conn.execute(&format!("create table {t} (k int primary key, b boolean)")).await.unwrap();
+    conn.execute(&format!("insert into {t} values (0, 0), (1, 1), (2, null), (3, 2), (4, 5), (5, -1), (6, 127)"))
+        .await
+        .unwrap();
+    let good = every_path(&conn, "k, b", &t, "k < 3").await;
+    agree(&good);
+    let df = good[0].as_ref().unwrap();
+    assert_eq!(df.schema().field(1).data_type(), &DataType::Boolean);
+    assert_eq!(texts(df, "b"), server_texts(&conn, "b", &t, "k < 3").await);
+    for (k, value) in [(3, "2"), (4, "5"), (5, "-1"), (6, "127")] {
+        let bad = every_path(&conn, "k, b", &t, &format!("k = {k}")).await;
+        agree(&bad);
+        let message = bad[0].as_ref().unwrap_err();
+        assert!(message.contains("column `b`, row 0") && message.contains("not a boolean"), "{message}");
+        assert!(!message.contains(value), "the value is not shown: {message}");
+    }
+    // the row named is the row of the result
+    let all = every_path(&conn, "k, b", &t, "true").await;
+    agree(&all);
+    assert!(all[0].as_ref().unwrap_err().contains("column `b`, row 3"), "{:?}", all[0]);
+    conn.execute(&format!("drop table {t}")).await.unwrap();
+}
+
+/// A string column is Binary only when its character set is `binary`; text with a binary
+/// collation (`utf8mb4_bin`, MariaDB's JSON) is Utf8, on every path, with the server's own text.
+#[tokio::test]
+async fn mysql_text_with_a_binary_collation_is_utf8_on_every_path() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open_sql_with(&url, "my_coll", ONE_CONNECTION).await;
+    let t = unique_table("my_coll");
+    conn.execute(&format!(
+        "create table {t} (k int primary key, vb varchar(20) collate utf8mb4_bin, tb text collate utf8mb4_bin,
+          cb char(3) collate utf8mb4_bin, lb longtext collate utf8mb4_bin, j json, ci varchar(20), e enum('a','é') collate utf8mb4_bin,
+          bn binary(2), vbin varbinary(8), bl blob)"
+    ))
+    .await
+    .unwrap();
+    conn.execute(&format!(
+        "insert into {t} values (1, 'Vé', 'text é', 'abc', 'long', '{{\"a\": [1, 2]}}', 'ci', 'é', x'0102', x'ff00', x'00ff'),
+          (2, null, null, null, null, null, null, null, null, null, null)"
+    ))
+    .await
+    .unwrap();
+    let cols = "k, vb, tb, cb, lb, j, ci, e, bn, vbin, bl, vb collate utf8mb4_bin as x, cast('y' as binary) as yb";
+    let results = every_path(&conn, cols, &t, "true").await;
+    agree(&results);
+    let df = results[0].as_ref().unwrap();
+    let types: Vec<_> = df.schema().fields().iter().map(|f| f.data_type().clone()).collect();
+    let (u, b) = (DataType::Utf8, DataType::Binary);
+    assert_eq!(
+        types[1..],
+        [
+            u.clone(),
+            u.clone(),
+            u.clone(),
+            u.clone(),
+            u.clone(),
+            u.clone(),
+            u.clone(),
+            b.clone(),
+            b.clone(),
+            b.clone(),
+            u,
+            b
+        ]
+    );
+    for col in ["vb", "tb", "cb", "lb", "j", "ci", "e"] {
+        assert_eq!(texts(df, col), server_texts(&conn, col, &t, "true").await, "{col}");
+    }
+    // an empty result has the same schema on every path
+    let empty = every_path(&conn, cols, &t, "false").await;
+    agree(&empty);
+    assert_eq!(empty[0].as_ref().unwrap().schema(), df.schema());
+    conn.execute(&format!("drop table {t}")).await.unwrap();
+}
+
+/// JSON is the database's text byte for byte: key order, duplicate keys, big and trailing-zero
+/// numbers and out-of-range exponents survive on every path.
+#[tokio::test]
+async fn mysql_json_is_the_servers_text_byte_for_byte() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open_sql_with(&url, "my_json", ONE_CONNECTION).await;
+    let t = unique_table("my_json");
+    conn.execute(&format!("create table {t} (k int primary key, j json)")).await.unwrap();
+    let docs = [
+        r#"{"b": 1, "a": 2, "a": 3}"#,
+        r#"{"big": 12345678901234567890123, "dec": 0.10, "neg": -0.0}"#,
+        "[1e400]",
+        r#"  {"spaced" :  [ 1 ,2 ] , "esc": "\u00e9\n"}  "#,
+    ];
+    for (k, doc) in docs.iter().enumerate() {
+        conn.execute_with(
+            &format!("insert into {t} values (:k, :j)"),
+            [("k", k.to_string()), ("j", (*doc).to_owned())],
+        )
+        .await
+        .unwrap();
+    }
+    let results = every_path(&conn, "k, j", &t, "true").await;
+    agree(&results);
+    let df = results[0].as_ref().unwrap();
+    assert_eq!(df.schema().field(1).data_type(), &DataType::Utf8, "JSON is text");
+    let server = server_texts(&conn, "j", &t, "true").await;
+    assert_eq!(texts(df, "j"), server);
+    let version = conn.query("select version() as v").await.unwrap().to_csv_string().unwrap();
+    if version.contains("MariaDB") {
+        // MariaDB keeps the text it was given (MySQL normalises JSON on the way in)
+        let given: Vec<_> = docs.iter().map(|d| Some((*d).to_owned())).collect();
+        assert_eq!(texts(df, "j"), given);
+    }
+    conn.execute(&format!("drop table {t}")).await.unwrap();
+}
+
+/// Zero and invalid dates (stored under an empty `sql_mode`) are an error on every path, naming
+/// column and row and suggesting a way out; NULL stays NULL.
+#[tokio::test]
+async fn mysql_zero_and_invalid_dates_are_an_error_on_every_path() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open_sql_with(&url, "my_zero", ONE_CONNECTION).await;
+    let t = unique_table("my_zero");
+    conn.execute(&format!("create table {t} (k int primary key, d date, dt datetime, ts timestamp null)"))
+        .await
+        .unwrap();
+    let mut session = conn.session().await.unwrap();
+    session.execute("set session sql_mode = ''").await.unwrap();
+    session
+        .execute(&format!(
+            "insert into {t} values (0, '2024-02-29', '2024-02-29 01:02:03', '2024-02-29 01:02:03'), (1, null, null, null),
+              (2, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00'),
+              (3, '2024-00-10', '2024-00-10 00:00:00', null), (4, '2024-02-00', '2024-02-00 10:00:00', null)"
+        ))
+        .await
+        .unwrap();
+    session.execute("set session sql_mode = default").await.unwrap();
+    session.commit().await.unwrap();
+    let good = every_path(&conn, "k, d, dt, ts", &t, "k < 2").await;
+    agree(&good);
+    for (k, col) in [(2, "d"), (2, "dt"), (2, "ts"), (3, "d"), (3, "dt"), (4, "d"), (4, "dt")] {
+        let bad = every_path(&conn, &format!("k, {col}"), &t, &format!("k = {k}")).await;
+        agree(&bad);
+        let message = bad[0].as_ref().unwrap_err();
+        assert!(message.contains(&format!("column `{col}`")) && message.contains("row 0"), "{message}");
+        assert!(message.contains("zero or invalid date") && message.contains("nullif"), "{message}");
+        assert!(!message.contains("2024") && !message.contains("00:00"), "the value is not shown: {message}");
+    }
+    let all = every_path(&conn, "k, dt", &t, "true").await;
+    agree(&all);
+    assert!(all[0].as_ref().unwrap_err().contains("column `dt`, row 2"), "{:?}", all[0]);
+    conn.execute(&format!("drop table {t}")).await.unwrap();
+}
+
+/// The same SQL with parameters of other types, on the one pooled connection, gives the right
+/// answer whatever ran before (a prepared statement must not keep the first parameters' types).
+#[tokio::test]
+async fn mysql_parameter_types_do_not_stick_to_a_statement() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open_sql_with(&url, "my_param_types", "create_engine_kwargs = { pool_size = 1 }").await;
+    let cases: [(connections::Param, Option<&str>); 5] = [
+        (1_i64.into(), Some("1")),
+        (1.5_f64.into(), Some("1.5")),
+        ("x".into(), Some("x")),
+        (connections::Param::Null, None),
+        (2_i64.into(), Some("2")),
+    ];
+    for (value, expected) in cases {
+        let df = conn.query("select :v as v").param("v", value.clone()).await.unwrap();
+        assert_eq!(texts(&df, "v"), [expected.map(str::to_owned)], "{value:?}");
+    }
+    let t = unique_table("my_param_types");
+    conn.execute(&format!("create table {t} (k int primary key, price decimal(10,2))")).await.unwrap();
+    conn.execute(&format!("insert into {t} values (1, 9.5), (2, 10), (3, 10.25), (4, 10.75), (5, 11)")).await.unwrap();
+    let sql = format!("select count(*) as n from {t} where price > :p");
+    for (p, n) in
+        [(connections::Param::from(10_i64), "3"), (10.5_f64.into(), "2"), ("10.3".into(), "2"), (9_i64.into(), "5")]
+    {
+        let df = conn.query(sql.clone()).param("p", p.clone()).await.unwrap();
+        assert_eq!(texts(&df, "n"), [Some(n.to_owned())], "price > {p:?}");
+    }
+    conn.execute(&format!("drop table {t}")).await.unwrap();
+}
+
+/// Errors caused by the statement are statement errors on every path: never retried, never
+/// taken for a lost connection (the one pooled connection and the bulk one stay the same).
+#[tokio::test]
+async fn mysql_statement_errors_are_not_retried() {
+    use futures_util::TryStreamExt as _;
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open_sql_with(&url, "my_stmt_err", ONE_CONNECTION).await;
+    let ids = async || {
+        conn.core().clear_cache();
+        let bulk = connection_id(&conn.query("select connection_id() as id").await.unwrap());
+        let pooled = connection_id(
+            &conn.query("select connection_id() as id from dual where 1 = :one").param("one", 1).await.unwrap(),
+        );
+        (bulk, pooled)
+    };
+    let before = ids().await;
+    let placeholders = vec!["?"; 70_000].join(", ");
+    let too_many_named = (0..70_000).map(|i| format!(":p{i}")).collect::<Vec<_>>().join(", ");
+    for sql in ["selec 1", "select * from no_such_table_here", "select ? as x", "select ? as x, ? as y", &placeholders]
+    {
+        let statement = |e: connections::Error| {
+            assert_eq!(e.kind(), ErrorKind::Statement, "{sql:.40}: {e:?}");
+            assert!(!e.is_retryable(), "{sql:.40}");
+        };
+        statement(conn.query(sql).await.unwrap_err());
+        if !sql.contains('?') {
+            // (a query with `?` placeholders takes no named parameters; unbound, the bulk reader
+            // declines it, so the plain `query` above already ran it on the row path)
+            statement(conn.query(format!("{sql} from dual where 1 = :one")).param("one", 1).await.unwrap_err());
+        }
+        let streamed = conn.query_stream(sql, 10).await.unwrap().try_collect::<Vec<_>>().await;
+        statement(streamed.unwrap_err());
+        let mut session = conn.session().await.unwrap();
+        statement(session.query(sql).await.unwrap_err());
+        session.rollback().await.unwrap();
+    }
+    let mut q = conn.query(format!("select {too_many_named}"));
+    for i in 0..70_000 {
+        q = q.param(format!("p{i}"), i64::from(i));
+    }
+    let e = q.await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Statement, "{e:?}");
+    assert!(!e.is_retryable());
+    assert_eq!(ids().await, before, "no connection was reset or replaced");
 }

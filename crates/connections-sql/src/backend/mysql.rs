@@ -1,13 +1,14 @@
 //! MySQL and MariaDB rows to Arrow: the column's type decides (see `docs/sql.md` for the table).
 
-use connections_core::Result;
+use connections_core::arrow::datatypes::SchemaRef;
+use connections_core::{Error, Param, Result};
 use sqlx::mysql::types::MySqlTime;
-use sqlx::mysql::{MySqlColumn, MySqlConnection, MySqlRow, MySqlValueRef};
+use sqlx::mysql::{MySqlArguments, MySqlColumn, MySqlConnection, MySqlRow, MySqlValueRef};
 use sqlx::types::BigDecimal;
 use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use sqlx::{Column as _, Decode, MySql, Row as _, TypeInfo as _, ValueRef as _};
 
-use super::unsupported;
+use super::{Sink, bool_from_int, unsupported};
 use crate::columns::{Column, Kind, date32, time64, timestamp, timestamp_utc};
 use crate::error::classify;
 
@@ -18,9 +19,16 @@ pub(crate) struct Decoder {
     supported: bool,
 }
 
-/// The Arrow kind of a column of the type sqlx names `type_name`; `None` for a type with no
-/// Arrow mapping. (The bulk reader names its columns' types the same way.)
-pub(crate) fn kind_of(type_name: &str) -> Option<Kind> {
+/// The Arrow kind of a column of the type sqlx names `type_name`, whose character set is `binary`
+/// or not; `None` for a type with no Arrow mapping. (The bulk reader names its columns' types the
+/// same way.)
+///
+/// The one rule for strings: a string column is Binary only when its character set is `binary`
+/// (collation id 63: `BINARY`, `VARBINARY`, `BLOB`s); text in any other character set is Utf8,
+/// whatever its collation. sqlx names a column from the protocol's BINARY flag, which a binary
+/// collation (`utf8mb4_bin`, MariaDB's JSON) sets as well, so a name alone cannot tell; see
+/// [`binary_flagged`]. MySQL's own `JSON` type is text whatever the protocol says of it.
+pub(crate) fn kind_of(type_name: &str, binary_charset: bool) -> Option<Kind> {
     Some(match type_name {
         "BOOLEAN" => Kind::Bool,
         "TINYINT" => Kind::I8,
@@ -34,10 +42,15 @@ pub(crate) fn kind_of(type_name: &str) -> Option<Kind> {
         "FLOAT" => Kind::F32,
         "DOUBLE" => Kind::F64,
         "DECIMAL" => Kind::Decimal,
-        "CHAR" | "VARCHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET" | "JSON" | "NULL" => {
-            Kind::Text
+        "JSON" | "NULL" => Kind::Text,
+        "CHAR" | "VARCHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET" | "BINARY"
+        | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => {
+            if binary_charset {
+                Kind::Bytes
+            } else {
+                Kind::Text
+            }
         }
-        "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => Kind::Bytes,
         "DATE" => Kind::Date,
         "TIME" => Kind::Time,
         "DATETIME" => Kind::Timestamp,
@@ -46,9 +59,67 @@ pub(crate) fn kind_of(type_name: &str) -> Option<Kind> {
     })
 }
 
-fn plan(column: &MySqlColumn) -> ((String, Kind), Decoder) {
+/// Whether sqlx's type name says the protocol's BINARY flag is set on a string column: its
+/// character set is `binary`, or it is text with a binary collation. Only the column's collation
+/// id tells which (the bulk reader has it; sqlx keeps it to itself, so the row path asks the
+/// server, see [`text_collated`]).
+pub(crate) fn binary_flagged(type_name: &str) -> bool {
+    matches!(type_name, "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB")
+}
+
+/// The result columns (by position) that sqlx names binary ([`binary_flagged`]) but whose
+/// character set is not `binary`: text with a binary collation.
+///
+/// sqlx does not hand out a column's collation id, so this asks the server on the same
+/// connection (where the query's temporary tables and session state are visible): the statement
+/// (prepared once, then from sqlx's statement cache) says which columns carry the flag, and only
+/// when some do, `collation()` of each, over the query as a derived table cut to zero rows (the
+/// server does not run it). A query that cannot be a derived table (duplicate column names, not
+/// a `SELECT`) keeps sqlx's reading: Binary.
+async fn text_collated(conn: &mut MySqlConnection, sql: &str, values: &[Param]) -> Result<Vec<bool>> {
+    use sqlx::{Executor as _, Statement as _};
+    let statement = conn.prepare(sql).await.map_err(classify)?;
+    let columns = statement.columns();
+    let flagged: Vec<&MySqlColumn> = columns.iter().filter(|c| binary_flagged(c.type_info().name())).collect();
+    if flagged.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<String> = columns.iter().map(|c| c.name().to_lowercase()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Ok(Vec::new());
+    }
+    let list = flagged
+        .iter()
+        .map(|c| format!("collation(connections_t.`{}`)", c.name().replace('`', "``")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let body = sql.trim_end().trim_end_matches(';');
+    // the line break ends a trailing `-- comment` of the query before the closing parenthesis
+    let probe = format!(
+        "select {list} from (select 1) as connections_one left join \
+         (select * from (\n{body}\n) as connections_q limit 0) as connections_t on true"
+    );
+    let query = super::bind_params!(sqlx::query_with(&probe, MySqlArguments::default()), values);
+    let row = match conn.fetch_one(query).await {
+        Ok(row) => row,
+        Err(error) => {
+            tracing::debug!(%error, "collations of the result's columns unknown; binary-flagged columns stay Binary");
+            return Ok(Vec::new());
+        }
+    };
+    let mut text = vec![false; columns.len()];
+    for (index, column) in flagged.iter().enumerate() {
+        let collation: &str = row.try_get(index).map_err(classify)?;
+        text[column.ordinal()] = !collation.eq_ignore_ascii_case("binary");
+    }
+    Ok(text)
+}
+
+fn plan(column: &MySqlColumn, text_collated: &[bool]) -> ((String, Kind), Decoder) {
     let type_name = column.type_info().name().to_owned();
-    let kind = kind_of(&type_name);
+    let text = text_collated.get(column.ordinal()).copied().unwrap_or(false);
+    let kind = kind_of(&type_name, binary_flagged(&type_name) && !text);
     let name = column.name().to_owned();
     let decoder = Decoder { name: name.clone(), type_name, supported: kind.is_some() };
     ((name, kind.unwrap_or(Kind::Text)), decoder)
@@ -60,16 +131,21 @@ fn decode<'r, T: Decode<'r, MySql>>(value: MySqlValueRef<'r>, decoder: &Decoder,
 
 fn append(column: &mut Column, decoder: &Decoder, row: &MySqlRow, index: usize, number: usize) -> Result<()> {
     let value = row.try_get_raw(index).map_err(classify)?;
+    let d = decoder;
     if value.is_null() {
+        // sqlx reads a zero date as NULL too; only a real NULL has no bytes
+        let dated = matches!(column, Column::Date(_) | Column::Timestamp(_) | Column::TimestampUtc(_));
+        if dated && <&[u8] as Decode<MySql>>::decode(value).is_ok() {
+            return Err(invalid_date(&d.name, number));
+        }
         column.append_null();
         return Ok(());
     }
-    let d = decoder;
     if !d.supported {
         return Err(unsupported(&d.name, &d.type_name));
     }
     match column {
-        Column::Bool(b) => b.append_value(decode(value, d, number)?),
+        Column::Bool(b) => b.append_value(bool_from_int(decode::<i8>(value, d, number)?.into(), &d.name, number)?),
         Column::I8(b) => b.append_value(decode(value, d, number)?),
         Column::I16(b) => b.append_value(decode(value, d, number)?),
         Column::I32(b) => b.append_value(decode(value, d, number)?),
@@ -81,18 +157,43 @@ fn append(column: &mut Column, decoder: &Decoder, row: &MySqlRow, index: usize, 
         Column::F32(b) => b.append_value(decode(value, d, number)?),
         Column::F64(b) => b.append_value(decode(value, d, number)?),
         Column::Decimal(b) => b.append(&decode::<BigDecimal>(value, d, number)?)?,
-        Column::Text(b) => b.append_value(decode::<&str>(value, d, number)?),
+        Column::Text(b) => {
+            // as bytes: a text column with a binary collation is named binary by sqlx
+            let bytes = decode::<&[u8]>(value, d, number)?;
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| super::undecodable(&d.name, &d.type_name, number, "text that is not UTF-8"))?;
+            b.append_value(text);
+        }
         Column::Bytes(b) => b.append_value(decode::<&[u8]>(value, d, number)?),
-        Column::Date(b) => b.append_value(date32(decode::<NaiveDate>(value, d, number)?)),
+        Column::Date(b) => {
+            let date = <NaiveDate as Decode<MySql>>::decode(value).map_err(|_| invalid_date(&d.name, number))?;
+            b.append_value(date32(date));
+        }
         Column::Time(b) => {
             let time = time_of_day(decode(value, d, number)?);
             b.append_value(time64(time.map_err(|why| super::undecodable(&d.name, &d.type_name, number, why))?));
         }
-        Column::Timestamp(b) => b.append_value(timestamp(decode::<NaiveDateTime>(value, d, number)?)),
-        Column::TimestampUtc(b) => b.append_value(timestamp_utc(decode::<DateTime<Utc>>(value, d, number)?)),
+        Column::Timestamp(b) => {
+            let at = <NaiveDateTime as Decode<MySql>>::decode(value).map_err(|_| invalid_date(&d.name, number))?;
+            b.append_value(timestamp(at));
+        }
+        Column::TimestampUtc(b) => {
+            let at = <DateTime<Utc> as Decode<MySql>>::decode(value).map_err(|_| invalid_date(&d.name, number))?;
+            b.append_value(timestamp_utc(at));
+        }
         _ => return Err(unsupported(&d.name, &d.type_name)),
     }
     Ok(())
+}
+
+/// The error for a zero or invalid date (`0000-00-00`, `2024-00-10`, `0000-00-00 00:00:00`: what
+/// MariaDB and MySQL store under a lenient `sql_mode`), which no Arrow date can hold; every path
+/// reports it the same way (sqlx alone would read a zero date as NULL). Never shows the value.
+pub(crate) fn invalid_date(column: &str, row: usize) -> Error {
+    Error::statement(format!(
+        "column `{column}`, row {row}: the value is a zero or invalid date, which has no Arrow value; \
+         use `nullif({column}, '0000-00-00')` in the query to read zero dates as NULL, or cast the column to text"
+    ))
 }
 
 /// A TIME as a time of day, or why it is not one: a negative TIME is refused too (sqlx would
@@ -105,4 +206,23 @@ pub(crate) fn time_of_day(time: MySqlTime) -> std::result::Result<NaiveTime, &'s
     NaiveTime::try_from(time).map_err(|_| "a TIME of 24 hours or more is not a time of day")
 }
 
-super::backend_fns!(MySqlConnection, |sql| sqlx::query_with(sql, sqlx::mysql::MySqlArguments::default()));
+/// Runs a query on one connection, handing batches of `batch_size` rows to `sink`. (With an
+/// empty argument list even a parameterless query uses the binary protocol, whose dates need no
+/// text parsing.)
+pub(crate) async fn fetch(
+    conn: &mut MySqlConnection,
+    sql: &str,
+    values: &[Param],
+    batch_size: usize,
+    sink: &mut Sink<'_>,
+) -> Result<SchemaRef> {
+    let text = text_collated(conn, sql, values).await?;
+    let query = super::bind_params!(sqlx::query_with(sql, MySqlArguments::default()), values);
+    super::fetch_loop!(&mut *conn, query, sql, batch_size, sink, |c| plan(c, &text), append)
+}
+
+/// Runs a statement; the number of rows it changed.
+pub(crate) async fn execute(conn: &mut MySqlConnection, sql: &str, values: &[Param]) -> Result<u64> {
+    let query = super::bind_params!(sqlx::query_with(sql, MySqlArguments::default()), values);
+    query.execute(conn).await.map(|done| done.rows_affected()).map_err(classify)
+}

@@ -1,7 +1,8 @@
 //! Result columns and binary-protocol rows, decoded straight into the Arrow column builders.
 //!
-//! The column types and values are read exactly as sqlx reads them (the same type names, hence
-//! the same Arrow kinds through [`super::super::mysql::kind_of`], and the same decoding rules),
+//! The column types and values are read exactly as sqlx reads them (the same type names and, for
+//! strings, whether the character set is `binary`, hence the same Arrow kinds through
+//! [`super::super::mysql::kind_of`], and the same decoding and error rules),
 //! so a result is the same whichever path produced it; the tests of `tests/tests/sql_mysql.rs`
 //! compare the two on every type.
 
@@ -16,14 +17,18 @@ use sqlx::types::chrono::{NaiveDate, NaiveTime};
 
 use super::malformed;
 use super::packets::Fields;
-use crate::backend::mysql::{kind_of, time_of_day};
-use crate::backend::{undecodable, unsupported};
+use crate::backend::mysql::{invalid_date, kind_of, time_of_day};
+use crate::backend::{bool_from_int, undecodable, unsupported};
 use crate::columns::{Batches, Column, Kind, date32, time64};
 
 /// Column flags (protocol documentation names).
 const UNSIGNED: u16 = 32;
 const BINARY: u16 = 128;
 const ENUM: u16 = 256;
+
+/// The collation id of the `binary` character set: a string column in it is Binary, any other
+/// is text (see [`kind_of`]).
+const BINARY_COLLATION: u16 = 63;
 
 /// Type ids of the binary protocol (the ones this module looks at).
 mod ty {
@@ -49,6 +54,8 @@ pub(super) struct ColumnDef {
     type_id: u8,
     flags: u16,
     max_size: u32,
+    /// The collation id of the column's character set (63: `binary`).
+    collation: u16,
 }
 
 impl ColumnDef {
@@ -63,11 +70,11 @@ impl ColumnDef {
         let name = if alias.is_empty() { name } else { alias };
         let name = String::from_utf8_lossy(name).into_owned();
         let _fixed_length = f.lenenc().ok_or_else(malformed)?;
-        let _collation = f.u16().ok_or_else(malformed)?;
+        let collation = f.u16().ok_or_else(malformed)?;
         let max_size = f.u32().ok_or_else(malformed)?;
         let type_id = f.u8().ok_or_else(malformed)?;
         let flags = f.u16().ok_or_else(malformed)?;
-        Ok(Self { name, type_id, flags, max_size })
+        Ok(Self { name, type_id, flags, max_size, collation })
     }
 
     /// sqlx's name of the column's type; `None` for a type id sqlx does not know.
@@ -171,7 +178,7 @@ impl Rows {
             let type_name = def.type_name().ok_or_else(|| {
                 Error::statement(format!("column `{}` has an unknown type id {}", def.name, def.type_id))
             })?;
-            let kind = kind_of(type_name);
+            let kind = kind_of(type_name, def.collation == BINARY_COLLATION);
             let layout = def.layout();
             plan.push((def.name.clone(), kind.unwrap_or(Kind::Text)));
             decoders.push(Decoder {
@@ -260,10 +267,10 @@ fn date(value: &[u8], d: &Decoder, row: usize) -> Result<NaiveDate> {
     match value {
         [n, lo, hi, month, day, ..] if *n >= 4 => {
             let year = i32::from(u16::from_le_bytes([*lo, *hi]));
-            NaiveDate::from_ymd_opt(year, u32::from(*month), u32::from(*day))
-                .ok_or_else(|| bad(d, row, "an invalid date (a zero date?)"))
+            NaiveDate::from_ymd_opt(year, u32::from(*month), u32::from(*day)).ok_or_else(|| invalid_date(&d.name, row))
         }
-        _ => Err(bad(d, row, "a zero date")),
+        // a zero date is sent as no bytes at all
+        _ => Err(invalid_date(&d.name, row)),
     }
 }
 
@@ -278,7 +285,7 @@ fn datetime(value: &[u8], d: &Decoder, row: usize) -> Result<i64> {
         Some(us) if value[0] > 7 => u32::from_le_bytes([us[0], us[1], us[2], us[3]]),
         _ => 0,
     };
-    let at = day.and_hms_micro_opt(h, m, s, micros).ok_or_else(|| bad(d, row, "an invalid time of day"))?;
+    let at = day.and_hms_micro_opt(h, m, s, micros).ok_or_else(|| invalid_date(&d.name, row))?;
     Ok(at.and_utc().timestamp_micros())
 }
 
@@ -312,7 +319,7 @@ fn append(column: &mut Column, d: &Decoder, value: &[u8], row: usize) -> Result<
         return Err(unsupported(&d.name, d.type_name));
     }
     match column {
-        Column::Bool(b) => b.append_value(signed::<i64>(value, d, row)? != 0),
+        Column::Bool(b) => b.append_value(bool_from_int(signed(value, d, row)?, &d.name, row)?),
         Column::I8(b) => b.append_value(signed(value, d, row)?),
         Column::I16(b) => b.append_value(signed(value, d, row)?),
         Column::I32(b) => b.append_value(signed(value, d, row)?),
@@ -376,7 +383,8 @@ mod tests {
 
     #[test]
     fn rows_with_nulls_fill_the_columns() {
-        let def = |name: &str, type_id, max_size| ColumnDef { name: name.into(), type_id, flags: 0, max_size };
+        let def =
+            |name: &str, type_id, max_size| ColumnDef { name: name.into(), type_id, flags: 0, max_size, collation: 45 };
         let mut rows = Rows::new(vec![def("id", ty::LONGLONG, 20), def("s", 0xfc, 65535)], 10).unwrap();
         let mut row = vec![0x00, 0b0000_1000]; // header, bitmap: column 1 (bit 3) is NULL
         row.extend_from_slice(&7_i64.to_le_bytes());
