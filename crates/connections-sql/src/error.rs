@@ -63,6 +63,15 @@ pub(crate) fn classify(error: sqlx::Error) -> Error {
     }
 }
 
+/// Whether `error` is the server's own report that a statement failed (syntax, constraint,
+/// permission, division by zero): the connection itself is fine.
+pub(crate) fn reported_by_server(error: &Error) -> bool {
+    !error.is_retryable()
+        && std::error::Error::source(error)
+            .and_then(|source| source.downcast_ref::<sqlx::Error>())
+            .is_some_and(|e| matches!(e, sqlx::Error::Database(_)))
+}
+
 /// Classifies a sqlx error met while connecting.
 pub(crate) fn classify_connect(error: sqlx::Error) -> Error {
     Error::connect(error)

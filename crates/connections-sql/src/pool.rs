@@ -209,11 +209,12 @@ impl SqlPool {
 
     /// Runs a query into a `DataFrame`, within `query_timeout`.
     pub(crate) async fn query_frame(&self, sql: &str, params: &[(String, Param)]) -> Result<DataFrame> {
-        self.bounded(async {
+        // boxed: the backends' futures together are large, and this one is held by the cache
+        self.bounded(Box::pin(async {
             let mut batches = Vec::new();
             let schema = self.fetch(sql, params, QUERY_BATCH_ROWS, &mut Sink::Collect(&mut batches)).await?;
             frame(schema, batches)
-        })
+        }))
         .await
     }
 
@@ -241,33 +242,31 @@ impl SqlPool {
             #[cfg(feature = "sqlite")]
             PoolKind::Sqlite(pool) => {
                 let mut conn = Checkout::acquire(pool).await?;
-                let schema = backend::sqlite::fetch_any(&mut conn, sql, &rewritten.values, batch_size, sink).await?;
-                conn.done();
-                Ok(schema)
+                let schema = backend::sqlite::fetch_any(&mut conn, sql, &rewritten.values, batch_size, sink).await;
+                conn.finish(schema)
             }
             #[cfg(feature = "postgres")]
             PoolKind::Postgres(pool) => {
                 let mut conn = Checkout::acquire(pool).await?;
                 let values = &rewritten.values;
                 let sql = backend::postgres::keyed_sql(sql, values);
-                let plan = backend::postgres::describe(&mut conn, &sql, values).await?;
-                let schema = if let Sink::Collect(batches) = sink
+                let plan = backend::postgres::describe(&mut conn, &sql, values).await;
+                let plan = conn.finish_step(plan)?;
+                if let Sink::Collect(batches) = sink
                     && values.is_empty()
                     && let Some(copy_sql) = backend::postgres_copy::copyable(&sql)
                 {
+                    // an error ends a COPY out of step with sqlx's protocol state: never reuse
                     let (schema, found) =
                         backend::postgres_copy::collect(&mut conn, copy_sql, &plan, batch_size).await?;
                     batches.extend(found);
                     ServedCounters::count(&self.served.postgres_copy);
-                    schema
-                } else {
-                    let schema =
-                        backend::postgres::fetch_planned(&mut conn, &sql, values, &plan, batch_size, sink).await?;
-                    ServedCounters::count(&self.served.rows);
-                    schema
-                };
-                conn.done();
-                Ok(schema)
+                    conn.done();
+                    return Ok(schema);
+                }
+                let schema = backend::postgres::fetch_planned(&mut conn, &sql, values, &plan, batch_size, sink).await;
+                ServedCounters::count(&self.served.rows);
+                conn.finish(schema)
             }
             #[cfg(feature = "mysql")]
             PoolKind::MySql(pool) => {
@@ -279,10 +278,9 @@ impl SqlPool {
                     return Ok(schema);
                 }
                 let mut conn = Checkout::acquire(pool).await?;
-                let schema = backend::mysql::fetch(&mut conn, sql, &rewritten.values, batch_size, sink).await?;
+                let schema = backend::mysql::fetch(&mut conn, sql, &rewritten.values, batch_size, sink).await;
                 ServedCounters::count(&self.served.rows);
-                conn.done();
-                Ok(schema)
+                conn.finish(schema)
             }
         }
     }
@@ -298,23 +296,20 @@ impl SqlPool {
             #[cfg(feature = "sqlite")]
             PoolKind::Sqlite(pool) => {
                 let mut conn = Checkout::acquire(pool).await?;
-                let changed = backend::sqlite::execute(&mut conn, &rewritten.sql, &rewritten.values).await?;
-                conn.done();
-                Ok(changed)
+                let changed = backend::sqlite::execute(&mut conn, &rewritten.sql, &rewritten.values).await;
+                conn.finish(changed)
             }
             #[cfg(feature = "postgres")]
             PoolKind::Postgres(pool) => {
                 let mut conn = Checkout::acquire(pool).await?;
-                let changed = backend::postgres::execute(&mut conn, &rewritten.sql, &rewritten.values).await?;
-                conn.done();
-                Ok(changed)
+                let changed = backend::postgres::execute(&mut conn, &rewritten.sql, &rewritten.values).await;
+                conn.finish(changed)
             }
             #[cfg(feature = "mysql")]
             PoolKind::MySql(pool) => {
                 let mut conn = Checkout::acquire(pool).await?;
-                let changed = backend::mysql::execute(&mut conn, &rewritten.sql, &rewritten.values).await?;
-                conn.done();
-                Ok(changed)
+                let changed = backend::mysql::execute(&mut conn, &rewritten.sql, &rewritten.values).await;
+                conn.finish(changed)
             }
         }
     }
@@ -367,6 +362,25 @@ impl<DB: sqlx::Database> Checkout<DB> {
     /// The statement finished: the connection may go back to the pool.
     fn done(mut self) {
         self.clean = true;
+    }
+
+    /// The statement ended with `result`: the connection goes back to the pool after a success
+    /// or an error the server reported about the statement (sqlx's protocol state is then in
+    /// step: it reads up to the server's next ready message before the next statement), and
+    /// is closed after anything else (a lost connection, a value that failed to decode with
+    /// rows still unread).
+    fn finish<T>(mut self, result: Result<T>) -> Result<T> {
+        self.clean = result.as_ref().map_or_else(crate::error::reported_by_server, |_| true);
+        result
+    }
+
+    /// [`finish`](Self::finish) for a step after which the statement goes on: only an error
+    /// decides (the connection stays lent on success).
+    fn finish_step<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let Err(error) = &result {
+            self.clean = crate::error::reported_by_server(error);
+        }
+        result
     }
 }
 

@@ -616,7 +616,9 @@ mod tests {
         #[test]
         fn postgres_parameters_are_checked_without_values() {
             let cases = [
-                ("connect_timeout=10", "unknown PostgreSQL connection parameter `connect_timeout`"),
+                ("connect_timeout=0", "`connect_timeout`: expected a number of seconds greater than 0"),
+                ("connect_timeout=secret", "`connect_timeout`: expected a number of seconds greater than 0"),
+                ("connect_timeut=3", "unknown PostgreSQL connection parameter `connect_timeut`"),
                 (
                     "sslmode=secret-mode",
                     "`sslmode`: expected one of disable, allow, prefer, require, verify-ca, verify-full",
@@ -634,6 +636,14 @@ mod tests {
             }
             let err = checked_error(&options("url = 'postgresql://h/db?sslmdoe=require'"));
             assert!(message_of(&err).ends_with("(did you mean `sslmode`?)"), "{err}");
+            let cfg = checked(&options("url = 'postgresql://h/db?connect_timeout=2.5'"));
+            assert_eq!(cfg.engine.connect_timeout, std::time::Duration::from_millis(2500));
+            let cfg = checked(&options("url = 'postgresql://h/db'\nconnect_args = { connect_timeout = 3 }"));
+            assert_eq!(cfg.engine.connect_timeout, std::time::Duration::from_secs(3));
+            assert_eq!(
+                checked(&options("url = 'postgresql://h/db'")).engine.connect_timeout,
+                crate::options::engine::DEFAULT_CONNECT_TIMEOUT
+            );
         }
     }
 

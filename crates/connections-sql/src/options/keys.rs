@@ -312,7 +312,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "`pool_sise`: unknown key in `create_engine_kwargs`; supported keys: pool_size, max_overflow, \
-             pool_timeout, pool_recycle, pool_pre_ping, echo, connect_args (did you mean `pool_size`?)"
+             pool_timeout, pool_recycle, pool_pre_ping, echo, connect_args, query_timeout (did you mean `pool_size`?)"
         );
         assert_eq!("URL".parse::<SqlKey>().unwrap_err().closest(), Some("url"));
         assert_eq!("user".parse::<SqlKey>().unwrap_err().closest(), None);
