@@ -91,7 +91,9 @@ impl SqlPool {
     pub(crate) async fn connect(config: &SqlConfig) -> Result<Self> {
         let kind = match config.backend {
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite => PoolKind::Sqlite(pool(config, crate::options::sqlite_options(config)?).await?),
+            Backend::Sqlite => {
+                PoolKind::Sqlite(pool(config, crate::options::sqlite_options(config)?, |_, options| options).await?)
+            }
             #[cfg(feature = "postgres")]
             Backend::Postgres => {
                 let mut options = crate::options::postgres_options(config)?;
@@ -100,10 +102,12 @@ impl SqlPool {
                     let grace = limit + std::time::Duration::from_millis(500);
                     options = options.options([("statement_timeout", grace.as_millis().to_string())]);
                 }
-                PoolKind::Postgres(pool(config, options).await?)
+                PoolKind::Postgres(pool(config, options, watch_for_disconnects).await?)
             }
             #[cfg(feature = "mysql")]
-            Backend::MySql => PoolKind::MySql(pool(config, crate::options::mysql_options(config)?).await?),
+            Backend::MySql => {
+                PoolKind::MySql(pool(config, crate::options::mysql_options(config)?, |_, options| options).await?)
+            }
             #[allow(unreachable_patterns)]
             other => {
                 // `SqlConfig::from_params` already refuses backends whose feature is off
@@ -411,9 +415,16 @@ impl<DB: sqlx::Database> Drop for Checkout<DB> {
 /// For a server, one plain connection is made and closed first: a refused connection, a wrong
 /// password or an unknown database then fails at once with the server's own reason, where the
 /// pool would keep retrying until its acquire timeout and report only that it timed out.
+///
+/// `adjust` sees that first connection and may change the options of the pool's connections
+/// (PostgreSQL: settings that depend on the server's version).
 async fn pool<DB: sqlx::Database>(
     config: &SqlConfig,
-    options: <DB::Connection as sqlx::Connection>::Options,
+    mut options: <DB::Connection as sqlx::Connection>::Options,
+    adjust: impl FnOnce(
+        &DB::Connection,
+        <DB::Connection as sqlx::Connection>::Options,
+    ) -> <DB::Connection as sqlx::Connection>::Options,
 ) -> Result<sqlx::Pool<DB>> {
     use sqlx::{ConnectOptions as _, Connection as _};
     let limit = (config.backend != Backend::Sqlite).then_some(config.engine.connect_timeout);
@@ -423,10 +434,27 @@ async fn pool<DB: sqlx::Database>(
             options.connect().await.map_err(classify_connect)
         })
         .await?;
+        options = adjust(&probe, options);
         let _ = probe.close().await; // it served its purpose; a failed goodbye changes nothing
     }
     let pool = crate::options::pool_options::<DB>(&config.engine).connect_with(options);
     within(limit, connecting, "connect_timeout", Error::connect, async { pool.await.map_err(classify_connect) }).await
+}
+
+/// PostgreSQL 14 and later check every second, while a statement runs, whether its client is
+/// still there (`client_connection_check_interval`), so a statement whose caller went away (a
+/// dropped future, a `query_timeout`, which closes the connection) stops on the server too
+/// instead of running to its end. Earlier servers lack the setting and are left as they are.
+#[cfg(feature = "postgres")]
+fn watch_for_disconnects(
+    probe: &sqlx::PgConnection,
+    options: sqlx::postgres::PgConnectOptions,
+) -> sqlx::postgres::PgConnectOptions {
+    if probe.server_version_num().is_some_and(|v| v >= 140_000) {
+        options.options([("client_connection_check_interval", "1000")])
+    } else {
+        options
+    }
 }
 
 /// A `DataFrame` of collected batches. A column whose type was decided late (SQLite) or whose

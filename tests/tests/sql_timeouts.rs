@@ -1,0 +1,125 @@
+//! Type `sql` never leaves its caller waiting without bound: `connect_timeout` bounds opening a
+//! connection, `query_timeout` a query or statement, and each error names the option that ran
+//! out. Servers that never answer are local listeners; PostgreSQL and MySQL tests need their
+//! server variables and are skipped without them.
+
+#![allow(clippy::unwrap_used)] // test code
+
+use std::time::{Duration, Instant};
+
+use connections::ErrorKind;
+use connections_tests::{Project, error_chain, frame_text, open_sql_with, server_url};
+
+/// A TCP server on 127.0.0.1 that accepts connections and never sends a byte; its port.
+fn silent_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(16) {
+            held.push(stream); // keep every connection open and silent
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn connect_timeout_bounds_opening_a_connection_to_a_silent_server() {
+    for dialect in ["postgresql", "mysql"] {
+        let port = silent_server();
+        let p = Project::new();
+        p.write(
+            p.project_secrets(),
+            format!(
+                "[connections.silent]\ntype = 'sql'\nurl = '{dialect}://u:pw@127.0.0.1:{port}/db?connect_timeout=1'\n"
+            ),
+        );
+        let started = Instant::now();
+        let err = connections::connection("silent").secrets_store(p.store()).open().await.unwrap_err();
+        let waited = started.elapsed();
+        assert_eq!(err.kind(), ErrorKind::Connect, "{dialect}: {err:?}");
+        let chain = error_chain(&err);
+        assert!(chain.contains("`connect_timeout` (1s)"), "{dialect}: {chain}");
+        assert!(waited < Duration::from_secs(10), "{dialect}: waited {waited:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_server_fails_at_once_every_time() {
+    let p = Project::new();
+    p.write(p.project_secrets(), "[connections.refused]\ntype = 'sql'\nurl = 'postgresql://u@127.0.0.1:1/db'\n");
+    for _ in 0..3 {
+        let started = Instant::now();
+        let err = connections::connection("refused").secrets_store(p.store()).open().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Connect);
+        assert!(error_chain(&err).contains("refused"), "{}", error_chain(&err));
+        assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    }
+}
+
+/// Runs `sleep` under a 1 s `query_timeout` on a one-connection pool: it fails in about a
+/// second naming the option, and the next query works.
+async fn query_timeout_stops_a_long_query(url: &str, name: &str, sleep: &str) {
+    let (_p, conn) =
+        open_sql_with(url, name, "create_engine_kwargs = { pool_size = 1, max_overflow = 0, query_timeout = 1 }").await;
+    for attempt in ["query", "execute"] {
+        let started = Instant::now();
+        let err = if attempt == "query" {
+            conn.query(sleep).await.unwrap_err()
+        } else {
+            conn.execute(sleep).await.unwrap_err()
+        };
+        let waited = started.elapsed();
+        assert_eq!(err.kind(), ErrorKind::Statement, "{name} {attempt}: not retried: {err:?}");
+        assert!(error_chain(&err).contains("`query_timeout` (1s)"), "{name} {attempt}: {}", error_chain(&err));
+        assert!(waited < Duration::from_secs(4), "{name} {attempt}: waited {waited:?}");
+    }
+    let df = conn.query("select 7 as v").await.unwrap();
+    assert!(frame_text(&df).ends_with("v\n7\n"), "{name}: the pool still works");
+}
+
+#[tokio::test]
+async fn query_timeout_on_postgres() {
+    let Some(url) = server_url("CONNECTIONS_TEST_POSTGRES_URL") else { return };
+    query_timeout_stops_a_long_query(&url, "pg_timeout", "select pg_sleep(30)").await;
+    // the server stopped the statement too (its statement_timeout), not only the client
+    let (_p, admin) = open_sql_with(&url, "pg_timeout_admin", "").await;
+    assert!(postgres_stops(&admin, "select pg_sleep(30)").await, "the server still runs the statement");
+}
+
+#[tokio::test]
+async fn query_timeout_on_mysql() {
+    let Some(url) = server_url("CONNECTIONS_TEST_MYSQL_URL") else { return };
+    query_timeout_stops_a_long_query(&url, "my_timeout", "select sleep(30)").await;
+}
+
+/// Polls PostgreSQL until no active statement of another session contains `sql` (the COPY path
+/// wraps it); false after 4 s.
+async fn postgres_stops(admin: &connections::sql::SqlConnection, sql: &str) -> bool {
+    for attempt in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // a new text each time, so that the query cache never answers
+        let busy = format!(
+            "select count(*) as n from pg_stat_activity where strpos(query, '{sql}') > 0 and state = 'active' \
+             and pid <> pg_backend_pid() -- {attempt}"
+        );
+        if frame_text(&admin.query(busy).await.unwrap()).ends_with("n\n0\n") {
+            return true;
+        }
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_cancelled_postgres_query_stops_on_the_server() {
+    let Some(url) = server_url("CONNECTIONS_TEST_POSTGRES_URL") else { return };
+    let (_p, conn) =
+        open_sql_with(&url, "pg_cancel", "create_engine_kwargs = { pool_size = 1, max_overflow = 0 }").await;
+    let (_q, admin) = open_sql_with(&url, "pg_cancel_admin", "").await;
+    let sql = "select pg_sleep(29)";
+    let dropped = tokio::time::timeout(Duration::from_millis(500), conn.query(sql)).await;
+    assert!(dropped.is_err(), "the caller gave up first");
+    assert!(postgres_stops(&admin, sql).await, "the server still runs the statement");
+    let df = conn.query("select 8 as v").await.unwrap();
+    assert!(frame_text(&df).ends_with("v\n8\n"), "the pool still works");
+}
