@@ -152,16 +152,26 @@ pub async fn open_sql_with(
 /// with its causes.
 pub type PathResult = Result<String, String>;
 
-/// A result as comparable text: `name: type` per column, then the CSV of the rows (a table of
-/// them where CSV cannot hold a column, such as a list).
+/// A result as comparable text: `name: type` per column, then the CSV of the rows with NULL
+/// written `NULL` (so that it differs from an empty string), or a table of them where CSV cannot
+/// hold a column (a list).
 ///
 /// # Panics
 /// If the frame cannot be written either way.
 pub fn frame_text(df: &connections::DataFrame) -> String {
     let fields: Vec<String> = df.schema().fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect();
-    let rows = df.to_csv_string().unwrap_or_else(|_| {
-        connections::arrow::util::pretty::pretty_format_batches(df.batches()).expect("format the rows").to_string()
-    });
+    let mut csv = Vec::new();
+    let written = {
+        let mut writer = connections::arrow::csv::WriterBuilder::new().with_null("NULL".to_owned()).build(&mut csv);
+        df.batches().iter().try_for_each(|batch| writer.write(batch))
+    };
+    let rows = match written {
+        Ok(()) if df.num_rows() > 0 => String::from_utf8(csv).expect("CSV is UTF-8"),
+        Ok(()) => format!("{}\n", df.column_names().join(",")),
+        Err(_) => {
+            connections::arrow::util::pretty::pretty_format_batches(df.batches()).expect("format the rows").to_string()
+        }
+    };
     format!("{}\n{rows}", fields.join(", "))
 }
 

@@ -129,7 +129,8 @@ fn param_type(value: &Param) -> PgTypeInfo {
 
 /// Prepares `sql` (already [`keyed_sql`]) and decides its result columns: a `numeric(p, s)`
 /// column of a table with `p` ≤ 38 becomes `Decimal128(p, s)` (its type modifier, read from the
-/// catalog, since sqlx does not pass on the one in the row description).
+/// catalog, since sqlx does not pass on the one in the row description); with `p` > 38 it is
+/// `Decimal128(38, s)`.
 pub(crate) async fn describe(conn: &mut PgConnection, sql: &str, values: &[Param]) -> Result<Plan> {
     let types: Vec<PgTypeInfo> = values.iter().map(param_type).collect();
     let statement = conn.prepare_with(sql, &types).await.map_err(classify)?;
@@ -147,8 +148,8 @@ pub(crate) async fn describe(conn: &mut PgConnection, sql: &str, values: &[Param
     Ok(Plan { columns })
 }
 
-/// The declared precision and scale of a table's `numeric` column, when it has them and they
-/// fit Decimal128.
+/// The declared precision and scale of a table's `numeric` column, when it has them: a
+/// precision over 38 becomes 38 (Decimal128's most; wider values are then an error).
 async fn declared_numeric(conn: &mut PgConnection, column: &PgColumn) -> Result<Option<(u8, i8)>> {
     let (Some(table), Some(attribute)) = (column.relation_id(), column.relation_attribute_no()) else {
         return Ok(None);
@@ -162,7 +163,7 @@ async fn declared_numeric(conn: &mut PgConnection, column: &PgColumn) -> Result<
             .map_err(classify)?;
     // atttypmod is ((precision << 16) | scale) + 4, or -1 for an unconstrained numeric
     let Some(modifier) = modifier.and_then(|m| m.checked_sub(4)).filter(|m| *m >= 0) else { return Ok(None) };
-    let precision = u8::try_from(modifier >> 16).ok().filter(|p| (1..=38).contains(p));
+    let precision = u8::try_from((modifier >> 16).min(38)).ok().filter(|p| *p >= 1);
     let scale = i8::try_from(modifier & 0xffff).ok();
     Ok(precision.zip(scale))
 }

@@ -196,24 +196,25 @@ fn numeric(column: &mut DecimalColumn, value: &[u8]) -> std::result::Result<(), 
         _ => return Err(MALFORMED),
     }
     let too_wide = crate::columns::DECIMAL_TOO_WIDE;
-    let mut acc: i128 = 0;
+    // Digit k (base 10 000) is worth 10 000^(weight - k); at the display scale, that is
+    // 10^(4 (weight - k) + dscale). The last digit may run past the display scale with zeros.
+    let mut unscaled: i128 = 0;
     for k in 0..ndigits {
         let digit = i128::from(header(8 + 2 * k)?);
-        acc = acc.checked_mul(10_000).and_then(|a| a.checked_add(digit)).ok_or(too_wide)?;
+        let k = i64::try_from(k).map_err(|_| MALFORMED)?;
+        let exponent = 4 * (i64::from(weight) - k) + i64::from(dscale);
+        let part = if exponent >= 0 {
+            let factor = u32::try_from(exponent).ok().and_then(|e| 10_i128.checked_pow(e));
+            factor.and_then(|f| digit.checked_mul(f)).ok_or(too_wide)?
+        } else {
+            let divisor = u32::try_from(-exponent).ok().and_then(|e| 10_i128.checked_pow(e)).unwrap_or(i128::MAX);
+            if digit % divisor != 0 {
+                return Err(MALFORMED); // digits past the display scale are zeros
+            }
+            digit / divisor
+        };
+        unscaled = unscaled.checked_add(part).ok_or(too_wide)?;
     }
-    // acc × 10^-exponent is the value; the column wants it × 10^dscale.
-    let exponent = 4 * (i32::try_from(ndigits).map_err(|_| MALFORMED)? - 1 - weight);
-    let shift = i64::from(dscale) - i64::from(exponent);
-    let unscaled = if shift >= 0 {
-        let factor = u32::try_from(shift).ok().and_then(|s| 10_i128.checked_pow(s)).ok_or(too_wide)?;
-        acc.checked_mul(factor).ok_or(too_wide)?
-    } else {
-        let factor = u32::try_from(-shift).ok().and_then(|s| 10_i128.checked_pow(s));
-        match factor {
-            Some(f) if acc % f == 0 => acc / f,
-            _ => return Err(MALFORMED),
-        }
-    };
     let unscaled = if sign == 0x4000 { -unscaled } else { unscaled };
     column.append_unscaled(unscaled, dscale)
 }

@@ -1,0 +1,182 @@
+//! The differential integrity suite of type `sql`: for every supported column type, edge values
+//! stored in a real table and read back through every read path (the backend's fast path, the
+//! row path forced by a parameter, `query_stream`, a session), which must agree with each other,
+//! with the expected Arrow type and text, and, where the rendering is the same, with the
+//! server's own text of the value. Then random values and random parameter types.
+//!
+//! SQLite always runs; PostgreSQL and MySQL/MariaDB need `CONNECTIONS_TEST_POSTGRES_URL` and
+//! `CONNECTIONS_TEST_MYSQL_URL` and are skipped without them.
+
+#![allow(clippy::unwrap_used)] // test code
+
+use connections::sql::SqlConnection;
+use connections_tests::{frame_text, open_sql_with, same_on_every_path, server_url, unique_table};
+
+/// What reading one stored value must give.
+enum Expect {
+    /// This Arrow type and this text (CSV; `NULL` for NULL).
+    Value(&'static str, &'static str),
+    /// This Arrow type, and the server's own text of the value.
+    ServerText(&'static str),
+    /// This Arrow type (the paths agree on the values).
+    Type(&'static str),
+    /// An error naming the column `v`, row 0 (for a value that does not fit; a type with no
+    /// Arrow mapping names no row), and containing this.
+    Error(&'static str),
+}
+use Expect::{Error, ServerText, Type, Value};
+
+/// The text of the error for a column type with no Arrow mapping.
+const NO_MAPPING: &str = "no Arrow mapping";
+
+/// One edge value: the column's type and the SQL literal stored in it.
+struct Case {
+    ty: &'static str,
+    literal: &'static str,
+    expect: Expect,
+}
+
+const fn case(ty: &'static str, literal: &'static str, expect: Expect) -> Case {
+    Case { ty, literal, expect }
+}
+
+/// How a backend renders a column as text, for the server's-own-text comparison.
+struct Dialect {
+    /// `{}` is the column.
+    as_text: &'static str,
+    /// Statements that make the session accept the literals (MySQL's zero dates).
+    setup: &'static [&'static str],
+}
+
+/// Stores each case in a table of its own and checks every read path.
+async fn check_cases(conn: &SqlConnection, dialect: &Dialect, cases: &[Case]) {
+    let mut failures = Vec::new();
+    for Case { ty, literal, expect } in cases {
+        let t = unique_table("integrity");
+        conn.execute(&format!("create table {t} (id int, v {ty})")).await.unwrap();
+        let mut session = conn.session().await.unwrap();
+        for statement in dialect.setup {
+            session.execute(statement).await.unwrap();
+        }
+        session.execute(&format!("insert into {t} values (1, {literal}), (2, null)")).await.unwrap();
+        session.commit().await.unwrap();
+        let read = same_on_every_path(conn, &format!("select v from {t} where id = 1")).await;
+        let nulls = same_on_every_path(conn, &format!("select v from {t} where id = 2")).await;
+        let server =
+            conn.query(format!("select {} as v from {t} where id = 1", dialect.as_text.replace("{}", "v"))).await;
+        conn.execute(&format!("drop table {t}")).await.unwrap();
+        let problem = match (expect, &read) {
+            (Value(arrow, text), Ok(got)) => {
+                let want = format!("v: {arrow}\nv\n{text}\n");
+                (got != &want).then(|| format!("got {got:?}, want {want:?}"))
+            }
+            (ServerText(arrow), Ok(got)) => {
+                let server = server.map(|df| frame_text(&df)).unwrap_or_else(|e| e.to_string());
+                let server_value = server.split_once('\n').map_or("", |(_, rows)| rows);
+                let want = format!("v: {arrow}\n{server_value}");
+                (got != &want).then(|| format!("got {got:?}, the server says {want:?}"))
+            }
+            (Type(arrow), Ok(got)) => {
+                (!got.starts_with(&format!("v: {arrow}\n"))).then(|| format!("got {got:?}, want type {arrow}"))
+            }
+            (Error(what), Err(error)) => {
+                let row = *what == NO_MAPPING || error.contains("row 0");
+                (!(error.contains("column `v`") && row && error.contains(what)))
+                    .then(|| format!("error {error:?} does not name column `v`, row 0 and {what:?}"))
+            }
+            (_, other) => Some(format!("unexpected {other:?}")),
+        };
+        if let Some(problem) = problem {
+            failures.push(format!("{ty} {literal}: {problem}"));
+        }
+        match (&read, &nulls) {
+            (Ok(value), Ok(null)) => {
+                let schema = |text: &str| text.lines().next().unwrap_or_default().to_owned();
+                // an unconstrained numeric takes its scale from the values: NULLs alone give 0
+                let same_schema = schema(value) == schema(null) || *ty == "numeric";
+                let shows_null = null.ends_with("\nNULL\n") || null.contains("+---"); // tables show lists
+                if !same_schema || !shows_null {
+                    failures.push(format!("{ty}: NULL reads as {null:?}, beside {value:?}"));
+                }
+            }
+            (_, Err(e)) => failures.push(format!("{ty}: NULL fails: {e}")),
+            _ => {}
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+const POSTGRES: Dialect = Dialect { as_text: "{}::text", setup: &[] };
+
+#[tokio::test]
+async fn postgres_edge_values_on_every_path() {
+    let Some(url) = server_url("CONNECTIONS_TEST_POSTGRES_URL") else { return };
+    let (_p, conn) = open_sql_with(&url, "pg_integrity", "").await;
+    let cases = [
+        case("boolean", "true", Value("Boolean", "true")),
+        case("boolean", "false", Value("Boolean", "false")),
+        case("smallint", "-32768", ServerText("Int16")),
+        case("smallint", "32767", ServerText("Int16")),
+        case("integer", "-2147483648", ServerText("Int32")),
+        case("bigint", "-9223372036854775808", ServerText("Int64")),
+        case("bigint", "9223372036854775807", ServerText("Int64")),
+        case("oid", "4294967295", ServerText("Int64")),
+        case("real", "'-0'", Value("Float32", "-0.0")),
+        case("real", "'NaN'", Value("Float32", "NaN")),
+        case("real", "3.4028235e38", Value("Float32", "3.4028235e38")),
+        case("double precision", "'Infinity'", Value("Float64", "inf")),
+        case("double precision", "'-Infinity'", Value("Float64", "-inf")),
+        case("double precision", "5e-324", Value("Float64", "5e-324")),
+        case("numeric", "0", ServerText("Decimal128(38, 0)")),
+        case("numeric", "0.10", ServerText("Decimal128(38, 2)")),
+        case("numeric", "-0.000001", ServerText("Decimal128(38, 6)")),
+        case("numeric", "1e30", ServerText("Decimal128(38, 0)")),
+        case("numeric", "99999999999999999999999999999999999999", ServerText("Decimal128(38, 0)")),
+        case("numeric", "-99999999999999999999.999999999999999999", ServerText("Decimal128(38, 18)")),
+        case("numeric", "100000000000000000000000000000000000000", Error("38")),
+        case("numeric", "0.000000000000000000000000000000000000001", Error("38")),
+        case("numeric", "'NaN'", Error("NaN")),
+        case("numeric(38, 0)", "12345678901234567890123456789012345678", ServerText("Decimal128(38, 0)")),
+        case("numeric(10, 4)", "-1.5", ServerText("Decimal128(10, 4)")),
+        case("numeric(3, 3)", "0.001", ServerText("Decimal128(3, 3)")),
+        case("numeric(60, 2)", "1.5", ServerText("Decimal128(38, 2)")),
+        case("numeric(60, 2)", "1e40", Error("38")),
+        case("text", "''", Value("Utf8", "\"\"")),
+        case("text", "'Grüße, 世界 🎈'", ServerText("Utf8")),
+        case("text", "repeat('x', 1048576)", ServerText("Utf8")),
+        case("varchar(5)", "'a\"b'", Value("Utf8", "\"a\"\"b\"")),
+        case("char(3)", "'a'", Value("Utf8", "a  ")),
+        case("name", "'pg_name'", ServerText("Utf8")),
+        case("\"char\"", "'x'", ServerText("Utf8")),
+        case("uuid", "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'", ServerText("Utf8")),
+        case(
+            "json",
+            r#"'{"b": 1, "a": 2, "a": 3, "n": 12345678901234567890123, "x": 0.10, "e": [1e400]}'"#,
+            ServerText("Utf8"),
+        ),
+        case("jsonb", r#"'{"b": 1, "a": 2, "a": 3, "n": 12345678901234567890123, "x": 0.10}'"#, ServerText("Utf8")),
+        case("bytea", "'\\x00ff80'", Value("Binary", "00ff80")),
+        case("bytea", "''", Value("Binary", "\"\"")),
+        case("date", "'2024-02-29'", ServerText("Date32")),
+        case("date", "'0001-01-01'", ServerText("Date32")),
+        case("date", "'4713-01-01 BC'", Value("Date32", "-4712-01-01")),
+        case("date", "'5874897-12-31'", Type("Date32")), // valid days, past chrono's range
+        case("date", "'infinity'", Error("infinity")),
+        case("date", "'-infinity'", Error("infinity")),
+        case("time", "'00:00:00'", ServerText("Time64(µs)")),
+        case("time", "'23:59:59.999999'", ServerText("Time64(µs)")),
+        case("time", "'24:00:00'", Error("24:00:00")),
+        case("timestamp", "'2024-02-29 12:34:56.123456'", Value("Timestamp(µs)", "2024-02-29T12:34:56.123456")),
+        case("timestamp", "'1969-12-31 23:59:59.999999'", Value("Timestamp(µs)", "1969-12-31T23:59:59.999999")),
+        case("timestamp", "'4713-01-01 00:00:00 BC'", Value("Timestamp(µs)", "-4712-01-01T00:00:00")),
+        case("timestamp", "'294276-12-31 23:59:59'", Error("outside")),
+        case("timestamp", "'infinity'", Error("infinity")),
+        case("timestamptz", "'2024-01-01 12:00:00+05:30'", Value("Timestamp(µs, \"+00:00\")", "2024-01-01T06:30:00Z")),
+        case("timestamptz", "'-infinity'", Error("infinity")),
+        case("integer[]", "'{1,NULL,-3}'", Type("List(Int32)")),
+        case("text[]", "'{}'", Type("List(Utf8)")),
+        case("integer[][]", "'{{1,2},{3,4}}'", Error("multi-dimensional")),
+        case("interval", "'1 day'", Error(NO_MAPPING)),
+    ];
+    check_cases(&conn, &POSTGRES, &cases).await;
+}
