@@ -71,7 +71,7 @@ async fn check_cases(conn: &SqlConnection, dialect: &Dialect, cases: &[Case]) {
                 (got != &want).then(|| format!("got {got:?}, want {want:?}"))
             }
             (ServerText(arrow), Ok(got)) => {
-                let server = server.map(|df| frame_text(&df)).unwrap_or_else(|e| e.to_string());
+                let server = server.map_or_else(|e| e.to_string(), |df| frame_text(&df));
                 let server_value = server.split_once('\n').map_or("", |(_, rows)| rows);
                 let want = format!("v: {arrow}\n{server_value}");
                 (got != &want).then(|| format!("got {got:?}, the server says {want:?}"))
