@@ -92,8 +92,9 @@ async fn check_cases(conn: &SqlConnection, dialect: &Dialect, cases: &[Case]) {
         match (&read, &nulls) {
             (Ok(value), Ok(null)) => {
                 let schema = |text: &str| text.lines().next().unwrap_or_default().to_owned();
-                // an unconstrained numeric takes its scale from the values: NULLs alone give 0
-                let same_schema = schema(value) == schema(null) || *ty == "numeric";
+                // an unconstrained PostgreSQL numeric, and a MySQL decimal (whose declared scale
+                // sqlx does not pass on), take the scale of the values: NULLs alone give 0
+                let same_schema = schema(value) == schema(null) || *ty == "numeric" || ty.starts_with("decimal");
                 let shows_null = null.ends_with("\nNULL\n") || null.contains("+---"); // tables show lists
                 if !same_schema || !shows_null {
                     failures.push(format!("{ty}: NULL reads as {null:?}, beside {value:?}"));
@@ -179,4 +180,67 @@ async fn postgres_edge_values_on_every_path() {
         case("interval", "'1 day'", Error(NO_MAPPING)),
     ];
     check_cases(&conn, &POSTGRES, &cases).await;
+}
+
+const MYSQL: Dialect = Dialect {
+    as_text: "cast({} as char)",
+    // lenient modes, so that the zero dates and out-of-range values can be stored at all
+    setup: &["set session sql_mode = 'ALLOW_INVALID_DATES'"],
+};
+
+#[tokio::test]
+async fn mysql_edge_values_on_every_path() {
+    let Some(url) = server_url("CONNECTIONS_TEST_MYSQL_URL") else { return };
+    let (_p, conn) = open_sql_with(&url, "my_integrity", "").await;
+    let cases = [
+        case("boolean", "1", Value("Boolean", "true")),
+        case("boolean", "0", Value("Boolean", "false")),
+        case("boolean", "2", Error("not a boolean")),
+        case("boolean", "-1", Error("not a boolean")),
+        case("tinyint", "-128", ServerText("Int8")),
+        case("tinyint unsigned", "255", ServerText("UInt8")),
+        case("smallint", "-32768", ServerText("Int16")),
+        case("smallint unsigned", "65535", ServerText("UInt16")),
+        case("mediumint", "-8388608", ServerText("Int32")),
+        case("mediumint unsigned", "16777215", ServerText("UInt32")),
+        case("int", "-2147483648", ServerText("Int32")),
+        case("int unsigned", "4294967295", ServerText("UInt32")),
+        case("bigint", "-9223372036854775808", ServerText("Int64")),
+        case("bigint unsigned", "18446744073709551615", ServerText("UInt64")),
+        case("float", "-0", Value("Float32", "0.0")), // MariaDB stores -0 as 0
+        case("double", "1.7976931348623157e308", Value("Float64", "1.7976931348623157e308")),
+        case("double", "-0.0", Value("Float64", "0.0")),
+        case("decimal(10, 2)", "-12345678.91", ServerText("Decimal128(38, 2)")),
+        case("decimal(38, 0)", "99999999999999999999999999999999999999", ServerText("Decimal128(38, 0)")),
+        case("decimal(65, 0)", "100000000000000000000000000000000000000", Error("38")),
+        case("decimal(5, 5)", "0.00001", ServerText("Decimal128(38, 5)")),
+        case("char(3)", "'a'", ServerText("Utf8")),
+        case("varchar(20) character set utf8mb4 collate utf8mb4_bin", "'Grüße 🎈'", ServerText("Utf8")),
+        case("varchar(20) character set latin1", "'café'", ServerText("Utf8")),
+        case("text", "''", Value("Utf8", "\"\"")),
+        case("longtext", "repeat('x', 1048576)", ServerText("Utf8")),
+        case("json", r#"'{"b": 1, "a": 2, "a": 3, "n": 12345678901234567890123, "x": 0.10}'"#, ServerText("Utf8")),
+        case("enum('a', 'b')", "'b'", ServerText("Utf8")),
+        case("set('a', 'b')", "'a,b'", ServerText("Utf8")),
+        case("binary(3)", "x'00ff80'", Value("Binary", "00ff80")),
+        case("varbinary(10)", "x'c328'", Value("Binary", "c328")),
+        case("blob", "''", Value("Binary", "\"\"")),
+        case("bit(12)", "b'101010101010'", Value("UInt64", "2730")),
+        case("year", "2155", ServerText("UInt16")),
+        case("date", "'1000-01-01'", ServerText("Date32")),
+        case("date", "'9999-12-31'", ServerText("Date32")),
+        case("date", "'2024-02-29'", ServerText("Date32")),
+        case("date", "'0000-00-00'", Error("date")),
+        case("date", "'2024-02-30'", Error("date")),
+        case("time", "'00:00:00'", ServerText("Time64(µs)")),
+        case("time(6)", "'23:59:59.999999'", ServerText("Time64(µs)")),
+        case("time", "'24:00:00'", Error("24 hours")),
+        case("time", "'-00:00:01'", Error("negative")),
+        case("datetime(6)", "'2024-02-29 12:34:56.123456'", Value("Timestamp(µs)", "2024-02-29T12:34:56.123456")),
+        case("datetime", "'1000-01-01 00:00:00'", Value("Timestamp(µs)", "1000-01-01T00:00:00")),
+        case("datetime", "'0000-00-00 00:00:00'", Error("date")),
+        case("timestamp", "'2038-01-19 03:14:07'", Value("Timestamp(µs, \"+00:00\")", "2038-01-19T03:14:07Z")),
+        case("geometry", "point(1, 2)", Error(NO_MAPPING)),
+    ];
+    check_cases(&conn, &MYSQL, &cases).await;
 }

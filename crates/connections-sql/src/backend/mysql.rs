@@ -4,7 +4,6 @@ use connections_core::arrow::datatypes::SchemaRef;
 use connections_core::{Error, Param, Result};
 use sqlx::mysql::types::MySqlTime;
 use sqlx::mysql::{MySqlArguments, MySqlColumn, MySqlConnection, MySqlRow, MySqlValueRef};
-use sqlx::types::BigDecimal;
 use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use sqlx::{Column as _, Decode, MySql, Row as _, TypeInfo as _, ValueRef as _};
 
@@ -156,7 +155,9 @@ fn append(column: &mut Column, decoder: &Decoder, row: &MySqlRow, index: usize, 
         Column::U64(b) => b.append_value(decode(value, d, number)?),
         Column::F32(b) => b.append_value(decode(value, d, number)?),
         Column::F64(b) => b.append_value(decode(value, d, number)?),
-        Column::Decimal(b) => b.append(&decode::<BigDecimal>(value, d, number)?)?,
+        Column::Decimal(b) => b
+            .append_text(decode::<&str>(value, d, number)?)
+            .map_err(|why| super::undecodable(&d.name, &d.type_name, number, why))?,
         Column::Text(b) => {
             // as bytes: a text column with a binary collation is named binary by sqlx
             let bytes = decode::<&[u8]>(value, d, number)?;

@@ -6,13 +6,10 @@
 //! so a result is the same whichever path produced it; the tests of `tests/tests/sql_mysql.rs`
 //! compare the two on every type.
 
-use std::str::FromStr as _;
-
 use connections_core::arrow::datatypes::SchemaRef;
 use connections_core::arrow::record_batch::RecordBatch;
 use connections_core::{Error, Result};
 use sqlx::mysql::types::{MySqlTime, MySqlTimeSign};
-use sqlx::types::BigDecimal;
 use sqlx::types::chrono::{NaiveDate, NaiveTime};
 
 use super::malformed;
@@ -330,10 +327,7 @@ fn append(column: &mut Column, d: &Decoder, value: &[u8], row: usize) -> Result<
         Column::U64(b) => b.append_value(unsigned(value, d, row)?),
         Column::F32(b) => b.append_value(float(value, d, row)? as f32),
         Column::F64(b) => b.append_value(float(value, d, row)?),
-        Column::Decimal(b) => {
-            let decimal = BigDecimal::from_str(text(value, d, row)?).map_err(|e| bad(d, row, &e.to_string()))?;
-            b.append(&decimal)?;
-        }
+        Column::Decimal(b) => b.append_text(text(value, d, row)?).map_err(|why| bad(d, row, why))?,
         Column::Text(b) => b.append_value(text(value, d, row)?),
         Column::Bytes(b) => b.append_value(value),
         Column::Date(b) => b.append_value(date32(date(value, d, row)?)),
