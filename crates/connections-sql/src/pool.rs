@@ -158,7 +158,7 @@ impl SqlPool {
             #[cfg(feature = "sqlite")]
             PoolKind::Sqlite(pool) => {
                 let mut conn = pool.acquire().await.map_err(classify)?;
-                backend::sqlite::fetch_any(&mut conn, &rewritten.sql, &rewritten.values, batch_size, sink).await
+                backend::sqlite::fetch_any(&mut conn, &rewritten.sql, &rewritten.values, batch_size, sink, None).await
             }
             #[cfg(feature = "postgres")]
             PoolKind::Postgres(pool) => {

@@ -75,7 +75,7 @@ impl SqlSession {
         let (sql, values) = (&rewritten.sql, &rewritten.values);
         let schema = match &mut self.tx {
             #[cfg(feature = "sqlite")]
-            Tx::Sqlite(tx) => backend::sqlite::fetch_any(tx, sql, values, QUERY_BATCH_ROWS, sink).await?,
+            Tx::Sqlite(tx) => backend::sqlite::fetch_any(tx, sql, values, QUERY_BATCH_ROWS, sink, None).await?,
             #[cfg(feature = "postgres")]
             Tx::Postgres(tx) => backend::postgres::fetch(tx, sql, values, QUERY_BATCH_ROWS, sink).await?,
             #[cfg(feature = "mysql")]
