@@ -398,7 +398,11 @@ impl Deadline {
     /// Installs the progress handler; the timeout error at once if `at` has already passed.
     pub(crate) fn arm(handle: &mut LockedSqliteHandle<'_>, at: Instant) -> Result<Self> {
         let now = Instant::now();
-        let deadline = Self { budget: at.saturating_duration_since(now), state: Arc::default() };
+        // whole milliseconds, rounded up: the time configured, not the few microseconds spent
+        // between the caller's reading of the clock and this one
+        let left = at.saturating_duration_since(now);
+        let budget = Duration::from_millis(u64::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX));
+        let deadline = Self { budget, state: Arc::default() };
         if at <= now {
             return Err(deadline.timed_out());
         }
@@ -430,12 +434,79 @@ impl Deadline {
     }
 
     fn timed_out(&self) -> Error {
-        Error::statement(format!("the query timed out after {:.1?} and was interrupted", self.budget))
+        Error::statement(format!("the query timed out after {:?} and was interrupted", self.budget))
     }
 }
 
 impl Drop for Deadline {
     fn drop(&mut self) {
         self.state.armed.store(false, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used)] // test code
+
+    use super::*;
+    use sqlx::Connection as _;
+
+    /// A query that would count for many minutes.
+    pub(crate) const FOREVER: &str = "with recursive c(x) as (select 1 union all select x + 1 from c where x < 1000000000) select count(*) as n from c";
+
+    #[test]
+    fn datetime_text_is_read_as_sqlite_reads_it() {
+        let at = |text: &str| timestamp_of_text(text.as_bytes());
+        let noon = at("2024-01-01 12:00:00").unwrap();
+        assert_eq!(at("2024-01-01T17:00:00+05:00"), Some(noon));
+        assert_eq!(at("2024-01-01 12:00Z"), Some(noon));
+        assert_eq!(at("2024-01-01 12:00:00 z "), Some(noon));
+        assert_eq!(at("2024-01-01 10:30:00.000000999-01:30"), Some(noon));
+        assert_eq!(at("2024-01-01 12:00:00.5").unwrap() - noon, 500_000);
+        assert_eq!(at("0000-01-01"), Some(MIN_MICROS));
+        for bad in ["2024-01-01 12:00:00.", "2024-01-01 12", "2024-01-01T", "2024-01-01 12:00:00+5:00", "２024-01-01"]
+        {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+        assert_eq!(date_of_text(b"1970-01-02"), Some(1));
+        assert_eq!(time_of_text(b"23:59:59.999999"), Some(86_399_999_999));
+        assert_eq!(time_of_text(b"12:00-00:00"), Some(43_200_000_000));
+        assert_eq!(time_of_text(b"24:00"), None);
+    }
+
+    #[test]
+    fn numbers_are_unix_seconds_or_julian_days() {
+        assert_eq!(timestamp_of_unix_seconds(-1), Some(-1_000_000));
+        assert_eq!(timestamp_of_unix_seconds(253_402_300_800), None);
+        assert_eq!(timestamp_of_julian_day(2_440_587.5), Some(0));
+        assert_eq!(timestamp_of_julian_day(2_440_588.0), Some(43_200_000_000));
+        assert_eq!(timestamp_of_julian_day(f64::NAN), None);
+        assert_eq!(timestamp_of_julian_day(-0.5), None);
+    }
+
+    /// The sqlx row path (a stream's sink) stops at its deadline; the connection then runs the
+    /// next statements: the handler is gone, so one that runs many check periods after the old
+    /// deadline is not interrupted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deadline_stops_the_row_path_and_the_connection_stays_usable() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        let (tx, _rx) = tokio::sync::mpsc::channel(2);
+        let started = Instant::now();
+        let deadline = Some(started + Duration::from_millis(300));
+        let err = fetch_any(&mut conn, FOREVER, &[], 1024, &mut Sink::Channel(&tx), deadline).await.unwrap_err();
+        let waited = started.elapsed();
+        assert!(waited < Duration::from_secs(3), "stopped after {waited:?}");
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(cause.starts_with("the query timed out after 300ms"), "{cause}");
+        assert_eq!(err.kind(), connections_core::ErrorKind::Statement);
+        tokio::time::sleep(Duration::from_millis(100)).await; // the old deadline is long gone
+        let slow = "with recursive c(x) as (select 1 union all select x + 1 from c where x < 300000) select count(*) as n from c";
+        let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+        fetch_any(&mut conn, slow, &[], 1024, &mut Sink::Channel(&tx), None).await.unwrap();
+        assert_eq!(rx.recv().await.unwrap().unwrap().num_rows(), 1);
+        // an already passed deadline: the timeout error without running anything
+        let err =
+            fetch_any(&mut conn, "select 1", &[], 1024, &mut Sink::Channel(&tx), Some(started)).await.unwrap_err();
+        assert!(std::error::Error::source(&err).unwrap().to_string().contains("timed out"), "{err:?}");
     }
 }

@@ -291,3 +291,36 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod deadline_tests {
+    #![allow(clippy::unwrap_used)] // test code
+
+    use std::time::Duration;
+
+    use sqlx::Connection as _;
+
+    use super::*;
+    use crate::backend::sqlite::tests::FOREVER;
+
+    /// A long query on the fast path stops within a couple of seconds of its deadline with the
+    /// timeout error; the handler is gone afterwards, so the same connection runs a query of many
+    /// check periods after the old deadline, with and without a deadline of its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deadline_stops_the_fast_path_and_the_connection_stays_usable() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        let started = Instant::now();
+        let deadline = Some(started + Duration::from_millis(300));
+        let Err(err) = collect(&mut conn, FOREVER, &[], 1024, deadline).await else { panic!("no timeout") };
+        let waited = started.elapsed();
+        assert!(waited < Duration::from_secs(3), "stopped after {waited:?}");
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(cause.starts_with("the query timed out after 300ms"), "{cause}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let slow = "with recursive c(x) as (select 1 union all select x + 1 from c where x < 300000) select count(*) as n from c";
+        for deadline in [None, Some(Instant::now() + Duration::from_secs(600))] {
+            let Ok(Ok((_, batches))) = collect(&mut conn, slow, &[], 1024, deadline).await else { panic!("failed") };
+            assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
+        }
+    }
+}
