@@ -8,6 +8,7 @@
 //! `CONNECTIONS_TEST_MYSQL_URL` and are skipped without them.
 
 #![allow(clippy::unwrap_used)] // test code
+#![allow(clippy::cast_possible_truncation)] // random numbers cut to size on purpose
 
 use connections::sql::SqlConnection;
 use connections_tests::{frame_text, open_sql_with, same_on_every_path, server_url, unique_table};
@@ -50,6 +51,13 @@ struct Dialect {
 
 /// Stores each case in a table of its own and checks every read path.
 async fn check_cases(conn: &SqlConnection, dialect: &Dialect, cases: &[Case]) {
+    let pool = conn.pool().await.unwrap();
+    let fast = || {
+        let served = pool.served();
+        served.postgres_copy + served.mysql_bulk + served.sqlite_c_api
+    };
+    let fast_before = fast();
+    let mut read_ok = 0;
     let mut failures = Vec::new();
     for Case { ty, literal, expect } in cases {
         let t = unique_table("integrity");
@@ -65,6 +73,7 @@ async fn check_cases(conn: &SqlConnection, dialect: &Dialect, cases: &[Case]) {
         let server =
             conn.query(format!("select {} as v from {t} where id = 1", dialect.as_text.replace("{}", "v"))).await;
         conn.execute(&format!("drop table {t}")).await.unwrap();
+        read_ok += u64::from(read.is_ok());
         let problem = match (expect, &read) {
             (Value(arrow, text), Ok(got)) => {
                 let want = format!("v: {arrow}\nv\n{text}\n");
@@ -105,6 +114,13 @@ async fn check_cases(conn: &SqlConnection, dialect: &Dialect, cases: &[Case]) {
         }
     }
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    // `query` of a value (and of its NULL) went through the backend's fast path each time
+    assert!(
+        fast() - fast_before >= 2 * read_ok,
+        "the fast path served {} of {} reads",
+        fast() - fast_before,
+        2 * read_ok
+    );
 }
 
 const POSTGRES: Dialect = Dialect { as_text: "{}::text", setup: &[] };
@@ -243,4 +259,196 @@ async fn mysql_edge_values_on_every_path() {
         case("geometry", "point(1, 2)", Error(NO_MAPPING)),
     ];
     check_cases(&conn, &MYSQL, &cases).await;
+}
+
+const SQLITE: Dialect = Dialect { as_text: "cast({} as text)", setup: &[] };
+
+#[tokio::test]
+async fn sqlite_edge_values_on_every_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:///{}", dir.path().join("integrity.db").display());
+    let (_p, conn) = open_sql_with(&url, "sqlite_integrity", "").await;
+    let cases = [
+        case("integer", "-9223372036854775808", ServerText("Int64")),
+        case("integer", "9223372036854775807", ServerText("Int64")),
+        case("real", "-0.0", Value("Float64", "0.0")), // SQLite stores an integral real as an integer
+        case("real", "1.7976931348623157e308", Value("Float64", "1.7976931348623157e308")),
+        case("real", "5", Value("Float64", "5.0")),
+        case("real", "'text'", Error("does not fit")),
+        case("text", "''", Value("Utf8", "\"\"")),
+        case("text", "'Grüße, 世界 🎈'", ServerText("Utf8")),
+        case("text", "12", Value("Utf8", "12")),
+        case("text", "printf('%.*c', 1048576, 'x')", ServerText("Utf8")),
+        case("blob", "x'00ff80'", Value("Binary", "00ff80")),
+        case("blob", "'abc'", Value("Binary", "616263")),
+        case("boolean", "1", Value("Boolean", "true")),
+        case("boolean", "0", Value("Boolean", "false")),
+        case("boolean", "2", Error("not a boolean")),
+        case("boolean", "-1", Error("not a boolean")),
+        case("date", "'2024-02-29'", ServerText("Date32")),
+        case("date", "'2024-02-30'", Error("")),
+        case("time", "'23:59:59.999999'", Value("Time64(µs)", "23:59:59.999999")),
+        case("time", "'24:00:00'", Error("")),
+        case("datetime", "'2024-01-01T12:00:00+05:00'", Value("Timestamp(µs)", "2024-01-01T07:00:00")),
+        case("datetime", "'2024-01-01 12:00:00Z'", Value("Timestamp(µs)", "2024-01-01T12:00:00")),
+        case("datetime", "0", Value("Timestamp(µs)", "1970-01-01T00:00:00")),
+        case("datetime", "'not a date'", Error("")),
+        case("numeric", "12", Value("Int64", "12")),
+        case("numeric", "'12.5'", Value("Float64", "12.5")),
+    ];
+    check_cases(&conn, &SQLITE, &cases).await;
+}
+
+/// Checks done on the SQL text itself are the same on every backend: a NUL byte and several
+/// statements are statement errors at once, before anything reaches the database.
+#[tokio::test]
+async fn sql_text_rules_are_the_same_on_every_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![format!("sqlite:///{}", dir.path().join("rules.db").display())];
+    urls.extend(server_url("CONNECTIONS_TEST_POSTGRES_URL"));
+    urls.extend(server_url("CONNECTIONS_TEST_MYSQL_URL"));
+    for url in urls {
+        let (_p, conn) =
+            open_sql_with(&url, "text_rules", "create_engine_kwargs = { pool_size = 1, max_overflow = 0 }").await;
+        for sql in ["select 'a\0b' as v", "select 1 as a; select 2 as b", "select 1 as a; select 2 as a, 3 as b"] {
+            let started = std::time::Instant::now();
+            let err = same_on_every_path(&conn, sql).await.unwrap_err();
+            assert!(err.contains("NUL byte") || err.contains("2 statements"), "{url}: {sql}: {err}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(1), "{url}: {sql}: not retried");
+            let err = conn.query(sql).await.unwrap_err();
+            assert_eq!(err.kind(), connections::ErrorKind::Statement, "{url}: {sql}");
+        }
+        let err = conn.execute("select 'a\0b'").await.unwrap_err();
+        assert_eq!(err.kind(), connections::ErrorKind::Statement);
+        let df = conn.query("select 1 as v; -- a trailing semicolon and comment").await.unwrap();
+        assert!(frame_text(&df).ends_with("v\n1\n"), "{url}: {}", frame_text(&df));
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so that a failure can be replayed: the seed
+/// is printed, and `CONNECTIONS_TEST_SEED` sets it.
+struct Random(u64);
+
+impl Random {
+    fn new() -> Self {
+        let seed = std::env::var("CONNECTIONS_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+        });
+        eprintln!("random values with CONNECTIONS_TEST_SEED={seed}");
+        Self(seed | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// An integer, often at an edge.
+    fn int(&mut self) -> i64 {
+        match self.next() % 6 {
+            0 => i64::MIN,
+            1 => i64::MAX,
+            2 => 0,
+            3 => (self.next() % 1000).cast_signed() - 500,
+            _ => self.next().cast_signed(),
+        }
+    }
+
+    /// A finite float, often at an edge (no NaN or infinities: not every backend stores them).
+    fn float(&mut self) -> f64 {
+        let x = match self.next() % 6 {
+            0 => f64::MAX,
+            1 => f64::MIN_POSITIVE,
+            2 => 0.1,
+            3 => 5e-324,
+            _ => f64::from_bits(self.next()),
+        };
+        if x.is_finite() { x } else { 1.5 }
+    }
+
+    /// A string of 0 to 40 characters from several scripts, no NUL.
+    fn text(&mut self) -> String {
+        const CHARS: &[char] = &['a', 'Z', '0', ' ', '\'', '"', '\\', ':', ';', '%', 'é', 'ß', '世', '🎈', '\n', '\t'];
+        let len = self.next() % 41;
+        (0..len).map(|_| CHARS[(self.next() % CHARS.len() as u64) as usize]).collect()
+    }
+}
+
+/// Random values of each type, stored through parameters and read back through every path;
+/// then the same SQL text with parameters of random types on one pooled connection.
+async fn random_round_trips(url: &str, name: &str, float_type: &str, text_type: &str) {
+    use connections::arrow::array::{Array, Float64Array, Int64Array, StringArray};
+    let (_p, conn) = open_sql_with(url, name, "create_engine_kwargs = { pool_size = 1, max_overflow = 0 }").await;
+    let mut random = Random::new();
+    let t = unique_table("random");
+    conn.execute(&format!("create table {t} (id bigint, i bigint, f {float_type}, s {text_type})")).await.unwrap();
+    let mut rows = Vec::new();
+    for id in 0..60_i64 {
+        let (i, f, s) = (random.int(), random.float(), random.text());
+        conn.execute_with(
+            &format!("insert into {t} values (:id, :i, :f, :s)"),
+            [("id", connections::Param::I64(id)), ("i", i.into()), ("f", f.into()), ("s", s.clone().into())],
+        )
+        .await
+        .unwrap();
+        rows.push((i, f, s));
+    }
+    let df = conn.query(format!("select i, f, s from {t} order by id")).await.unwrap();
+    same_on_every_path(&conn, &format!("select i, f, s from {t} order by id")).await.unwrap();
+    conn.execute(&format!("drop table {t}")).await.unwrap();
+    let batch = df.to_record_batch().unwrap();
+    let ints = batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+    let floats = batch.column(1).as_any().downcast_ref::<Float64Array>().unwrap();
+    let texts = batch.column(2).as_any().downcast_ref::<StringArray>().unwrap();
+    for (k, (i, f, s)) in rows.iter().enumerate() {
+        assert_eq!(ints.value(k), *i, "{name}: row {k}");
+        assert_eq!(floats.value(k).to_bits(), f.to_bits(), "{name}: row {k}: {f:e}");
+        assert_eq!(texts.value(k), s, "{name}: row {k}");
+    }
+    for k in 0..80 {
+        let (param, want): (connections::Param, String) = match random.next() % 4 {
+            0 => {
+                let i = random.int();
+                (i.into(), format!("Int64 {i}"))
+            }
+            1 => {
+                let f = random.float();
+                (f.into(), format!("Float64 {}", f.to_bits()))
+            }
+            2 => {
+                let s = random.text();
+                (s.clone().into(), format!("Utf8 {s}"))
+            }
+            _ => (connections::Param::Null, "NULL".to_owned()),
+        };
+        let df = conn.query("select :v as v").param("v", param).await.unwrap();
+        let column = df.to_record_batch().unwrap().column(0).clone();
+        let got = if column.is_null(0) {
+            "NULL".to_owned()
+        } else if let Some(a) = column.as_any().downcast_ref::<Int64Array>() {
+            format!("Int64 {}", a.value(0))
+        } else if let Some(a) = column.as_any().downcast_ref::<Float64Array>() {
+            format!("Float64 {}", a.value(0).to_bits())
+        } else if let Some(a) = column.as_any().downcast_ref::<StringArray>() {
+            format!("Utf8 {}", a.value(0))
+        } else {
+            format!("{:?}", column.data_type())
+        };
+        assert_eq!(got, want, "{name}: parameter {k}");
+    }
+}
+
+#[tokio::test]
+async fn random_values_and_parameter_types_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite:///{}", dir.path().join("random.db").display());
+    random_round_trips(&sqlite, "sqlite_random", "real", "text").await;
+    if let Some(url) = server_url("CONNECTIONS_TEST_POSTGRES_URL") {
+        random_round_trips(&url, "pg_random", "double precision", "text").await;
+    }
+    if let Some(url) = server_url("CONNECTIONS_TEST_MYSQL_URL") {
+        random_round_trips(&url, "my_random", "double", "longtext").await;
+    }
 }

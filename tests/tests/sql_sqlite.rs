@@ -329,3 +329,282 @@ fn the_blocking_facade_queries_sqlite() {
     let df = conn.query_with("select * from t where x = :x", [("x", 2)], None).unwrap();
     assert_eq!(df.num_rows(), 1);
 }
+
+/// What one read path gave for a query: its schema and CSV text, or the error's cause.
+type Outcome = Result<(connections::arrow::datatypes::SchemaRef, String), String>;
+
+/// `sql` on every read path: `query` (SQLite's C API), a session's `query`, and `query_stream` in
+/// batches of `batch` rows (sqlx's rows; batches made before a column's type changed are cast to
+/// the final schema, as `query` does).
+async fn on_every_path(conn: &SqlConnection, sql: &str, batch: usize) -> [Outcome; 3] {
+    use futures_util::StreamExt as _;
+    let cause =
+        |e: connections::Error| std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string);
+    let shown = |df: connections::DataFrame| (Arc::clone(df.schema()), df.to_csv_string().unwrap());
+    let fast = conn.query(sql).await.map(shown).map_err(cause);
+    let session = async { conn.session().await?.query(sql).await }.await.map(shown).map_err(cause);
+    let streamed = async {
+        let mut stream = conn.query_stream(sql, batch).await?;
+        let mut batches = Vec::new();
+        while let Some(batch) = stream.next().await {
+            batches.push(batch?);
+        }
+        Ok(batches)
+    }
+    .await
+    .map_err(cause)
+    .map(|batches| {
+        let schema = batches.last().expect("a non-empty result").schema();
+        let batches = batches
+            .into_iter()
+            .map(|b| {
+                let columns = b
+                    .columns()
+                    .iter()
+                    .zip(schema.fields())
+                    .map(|(c, f)| connections::arrow::compute::cast(c, f.data_type()).unwrap())
+                    .collect();
+                connections::arrow::record_batch::RecordBatch::try_new(Arc::clone(&schema), columns).unwrap()
+            })
+            .collect();
+        shown(connections::DataFrame::new(schema, batches).unwrap())
+    });
+    [fast, session, streamed]
+}
+
+/// The one outcome every path gave for `sql` (in batches of 1, 2 and 3 rows for the stream).
+async fn agreed(conn: &SqlConnection, sql: &str) -> Outcome {
+    let [fast, session, streamed] = on_every_path(conn, sql, 2).await;
+    assert_eq!(session, fast, "session and query differ: {sql}");
+    assert_eq!(streamed, fast, "query_stream and query differ: {sql}");
+    for batch in [1, 3] {
+        let [_, _, streamed] = on_every_path(conn, sql, batch).await;
+        assert_eq!(streamed, fast, "query_stream({batch}) and query differ: {sql}");
+    }
+    fast
+}
+
+/// The error's cause every path gave for `sql`.
+async fn agreed_error(conn: &SqlConnection, sql: &str) -> String {
+    match agreed(conn, sql).await {
+        Ok((_, csv)) => panic!("{sql}: expected an error, got\n{csv}"),
+        Err(cause) => cause,
+    }
+}
+
+/// A `BOOLEAN` column is 0 (false) or 1 (true); any other integer, and any real, text or blob,
+/// is an error naming the column and the row, the same on every path (and never shows the value).
+#[tokio::test]
+async fn sqlite_booleans_are_zero_or_one_on_every_path() {
+    let (_p, store) = sqlite_project("bools");
+    let conn = open("bools", &store).await;
+    conn.execute("create table t (id INTEGER, b BOOLEAN, c BOOL)").await.unwrap();
+    conn.execute(
+        "insert into t values (0, 0, 0), (1, 1, 1), (2, null, null), (3, 1.0, 1.0),
+                              (10, 2, 2), (11, 5, 5), (12, -1, -1),
+                              (20, 1.5, 1.5), (21, 'true', 'true'), (22, x'01', x'01')",
+    )
+    .await
+    .unwrap();
+    // SQLite's own view: 1.0 is stored as the integer 1 (the column's NUMERIC affinity)
+    let df = conn.query("select typeof(b) as t from t where id in (3, 10, 20, 21, 22) order by id").await.unwrap();
+    assert_eq!(df.to_csv_string().unwrap(), "t\ninteger\ninteger\nreal\ntext\nblob\n");
+    let (schema, csv) = agreed(&conn, "select b, c from t where id < 10 order by id").await.unwrap();
+    assert_eq!(schema.field(0).data_type(), &DataType::Boolean);
+    assert_eq!(schema.field(1).data_type(), &DataType::Boolean);
+    assert_eq!(csv, "b,c\nfalse,false\ntrue,true\n,\ntrue,true\n");
+    for id in [10, 11, 12] {
+        let cause = agreed_error(&conn, &format!("select id, b from t where id < 3 or id = {id} order by id")).await;
+        assert!(cause.starts_with("column `b`, row 3: the value is not a boolean (only 0 and 1 are)"), "{cause}");
+        assert!(!cause.contains('2') && !cause.contains('5'), "{cause}");
+    }
+    for (id, class) in [(20, "REAL"), (21, "TEXT"), (22, "BLOB")] {
+        let cause = agreed_error(&conn, &format!("select c from t where id < 3 or id = {id} order by id")).await;
+        assert!(cause.starts_with(&format!("column `c`, row 3: a {class} value does not fit")), "{cause}");
+    }
+}
+
+/// The values of a Timestamp column, as SQLite's `strftime('%Y-%m-%d %H:%M:%f', ...)` shows them.
+fn timestamps(batch: &connections::arrow::record_batch::RecordBatch, index: usize) -> Vec<Option<String>> {
+    let array = batch.column(index).as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
+    (0..array.len())
+        .map(|i| {
+            array.is_valid(i).then(|| array.value_as_datetime(i).unwrap().format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+        })
+        .collect()
+}
+
+/// `DATETIME` and `TIMESTAMP` columns: text with a UTC offset is converted to UTC as SQLite's
+/// `datetime()` converts it; an integer is Unix seconds (`datetime(x, 'unixepoch')`), a real a
+/// Julian day number (`datetime(x)`), to the millisecond as SQLite reads it. Every path agrees,
+/// and SQLite's own rendering is the reference.
+#[tokio::test]
+async fn sqlite_datetimes_mean_what_sqlite_says_on_every_path() {
+    let (_p, store) = sqlite_project("datetimes");
+    let conn = open("datetimes", &store).await;
+    conn.execute("create table t (id INTEGER, ts DATETIME, tp TIMESTAMP)").await.unwrap();
+    let good = [
+        "'2024-01-01T12:00:00+05:00'",
+        "'2024-01-01 12:00:00Z'",
+        "'2024-01-01 12:00:00.250-03:30'",
+        "'2024-01-01T23:30:00-01:00'",
+        "'2024-01-01 00:30+01:00'",
+        "'2024-01-01 12:00:00 +05:00'",
+        "'2024-02-29 13:45'",
+        "'2024-02-29'",
+        "'2024-02-29T13:45:30.123'",
+        "'1969-12-31 23:59:59.5'",
+        "1700000000",
+        "-86401",
+        "2460000.5",
+        "2460000.25",
+        "2440587.4999",
+        "null",
+    ];
+    for (id, value) in good.iter().enumerate() {
+        conn.execute(&format!("insert into t values ({id}, {value}, {value})")).await.unwrap();
+    }
+    let sql = "select id, ts, tp, case typeof(ts) when 'integer' then strftime('%Y-%m-%d %H:%M:%f', ts, 'unixepoch')
+               else strftime('%Y-%m-%d %H:%M:%f', ts) end as sqlite from t order by id";
+    let (schema, _) = agreed(&conn, sql).await.unwrap();
+    assert_eq!(schema.field(1).data_type(), &DataType::Timestamp(TimeUnit::Microsecond, None));
+    assert_eq!(schema.field(2).data_type(), &DataType::Timestamp(TimeUnit::Microsecond, None));
+    let batch = conn.query(sql).await.unwrap().to_record_batch().unwrap();
+    let sqlite = batch.column(3).as_any().downcast_ref::<StringArray>().unwrap();
+    let sqlite: Vec<Option<String>> =
+        (0..sqlite.len()).map(|i| sqlite.is_valid(i).then(|| sqlite.value(i).into())).collect();
+    assert_eq!(timestamps(&batch, 1), sqlite, "DATETIME");
+    assert_eq!(timestamps(&batch, 2), sqlite, "TIMESTAMP");
+    assert_eq!(sqlite[0].as_deref(), Some("2024-01-01 07:00:00.000"));
+    assert_eq!(sqlite[4].as_deref(), Some("2023-12-31 23:30:00.000"));
+
+    // what is not a date and time: an error naming column and row, never the value. SQLite has
+    // no date and time for these either, except three it quietly rewrites (`true`: Feb 30 as
+    // Mar 1, 24:00 as the next day's midnight, a bare time as one on 2000-01-01), which change
+    // what the value says and are errors here too
+    let bad = [
+        ("'yesterday'", false),
+        ("'2024-02-30 00:00:00'", true),
+        ("'2024-01-01 24:00:00'", true),
+        ("'2024-01-01 23:59:60'", false),
+        ("'2024-01-01 12:00:00+15:00'", false),
+        ("'2024-01-01+05:00'", false),
+        ("'12:00:00'", true),
+        ("'2024-1-1'", false),
+        ("''", false),
+        ("1e300", false),
+        ("-1.5", false), // a real stays a real (`-1.0` would be stored as the integer -1)
+        ("253402300800", false),
+    ];
+    for (n, (value, sqlite_rewrites)) in bad.into_iter().enumerate() {
+        let id = 100 + n;
+        conn.execute(&format!("insert into t values ({id}, {value}, {value})")).await.unwrap();
+        let sql = format!("select id, tp from t where id < 3 or id = {id} order by id");
+        let cause = agreed_error(&conn, &sql).await;
+        assert!(cause.starts_with("column `tp`, row 3: the value is not a date and time"), "{value}: {cause}");
+        let shown = value.trim_matches('\'');
+        assert!(shown.is_empty() || !cause.contains(shown), "{value}: {cause}");
+        let sqlite = conn
+            .query(format!(
+                "select case typeof(ts) when 'integer' then strftime('%f', ts, 'unixepoch') else strftime('%f', ts) end
+                 is null as s from t where id = {id}"
+            ))
+            .await
+            .unwrap();
+        let expected = if sqlite_rewrites { "s\n0\n" } else { "s\n1\n" };
+        assert_eq!(sqlite.to_csv_string().unwrap(), expected, "{value}: SQLite's own reading");
+    }
+    conn.execute("insert into t values (200, x'00', x'00')").await.unwrap();
+    let cause = agreed_error(&conn, "select ts from t where id < 3 or id = 200 order by id").await;
+    assert!(cause.starts_with("column `ts`, row 3: a BLOB value does not fit"), "{cause}");
+}
+
+/// `DATE` columns take 'YYYY-MM-DD', `TIME` columns a time of day in [00:00, 24:00) ('HH:MM',
+/// 'HH:MM:SS', 'HH:MM:SS.SSS', optionally with `Z`); anything else, '24:00:00' and numbers
+/// included, is an error naming column and row, the same on every path.
+#[tokio::test]
+async fn sqlite_dates_and_times_agree_on_every_path() {
+    let (_p, store) = sqlite_project("dates");
+    let conn = open("dates", &store).await;
+    conn.execute("create table t (id INTEGER, d DATE, tm TIME)").await.unwrap();
+    conn.execute(
+        "insert into t values (0, '2024-02-29', '13:45:30.25'), (1, '0001-01-01', '00:00'), (2, '9999-12-31', '23:59:59.999999'),
+                              (3, null, '12:00:00Z'), (4, '1969-12-31', '12:00:00+00:00')",
+    )
+    .await
+    .unwrap();
+    let sql = "select id, d, tm, date(d) as sd, strftime('%H:%M:%f', tm) as st from t order by id";
+    let (schema, _) = agreed(&conn, sql).await.unwrap();
+    assert_eq!(schema.field(1).data_type(), &DataType::Date32);
+    assert_eq!(schema.field(2).data_type(), &DataType::Time64(TimeUnit::Microsecond));
+    let batch = conn.query(sql).await.unwrap().to_record_batch().unwrap();
+    let dates = batch.column(1).as_any().downcast_ref::<Date32Array>().unwrap();
+    let times = batch.column(2).as_any().downcast_ref::<Time64MicrosecondArray>().unwrap();
+    let sd = batch.column(3).as_any().downcast_ref::<StringArray>().unwrap();
+    let st = batch.column(4).as_any().downcast_ref::<StringArray>().unwrap();
+    for row in 0..batch.num_rows() {
+        let date = dates.is_valid(row).then(|| dates.value_as_date(row).unwrap().format("%Y-%m-%d").to_string());
+        assert_eq!(date.as_deref(), sd.is_valid(row).then(|| sd.value(row)), "row {row}");
+        let time = times.value_as_time(row).map(|t| t.format("%H:%M:%S%.3f").to_string());
+        assert_eq!(time.as_deref(), Some(st.value(row)), "row {row}");
+    }
+    assert_eq!(times.value(2), 86_399_999_999);
+    for (n, (d, tm)) in [
+        ("'2024-02-30'", "'12:00'"),
+        ("'2024-01-01 12:00:00'", "'12:00'"),
+        ("20240101", "'12:00'"),
+        ("'2024-01-01'", "'24:00:00'"),
+        ("'2024-01-01'", "'23:59:60'"),
+        ("'2024-01-01'", "'12:00+05:00'"),
+        ("'2024-01-01'", "'noon'"),
+        ("'2024-01-01'", "43200"),
+        ("'2024-01-01'", "0.5"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = 100 + n;
+        conn.execute(&format!("insert into t values ({id}, {d}, {tm})")).await.unwrap();
+        let sql = format!("select id, d, tm from t where id < 3 or id = {id} order by id");
+        let cause = agreed_error(&conn, &sql).await;
+        let column = if d == "'2024-01-01'" { "tm" } else { "d" };
+        assert!(cause.starts_with(&format!("column `{column}`, row 3: ")), "{d} {tm}: {cause}");
+    }
+}
+
+/// A column whose type changes mid-result (integers, then a real; NULLs, then a type; text in a
+/// column of numbers) gives the same data, or the same error at the same row, on every path,
+/// whatever the batch boundaries.
+#[tokio::test]
+async fn sqlite_types_changing_mid_result_agree_across_batches() {
+    let (_p, store) = sqlite_project("midway");
+    let conn = open("midway", &store).await;
+    conn.execute("create table t (id INTEGER, n NUMERIC, x, s TEXT, i INTEGER)").await.unwrap();
+    conn.execute(
+        "insert into t values (0, null, null, 'a', 1), (1, 1, null, 2, 2), (2, 2, 3, 2.5, 3), (3, 2.5, 4.5, 'h', 4.5),
+                              (4, 3, 5, null, 5), (5, null, null, 'z', null), (6, 9007199254740993, 1, 'é', 7)",
+    )
+    .await
+    .unwrap();
+    let (schema, csv) = agreed(&conn, "select n, x, i, s from t where id < 6 order by id").await.unwrap();
+    let types: Vec<DataType> = schema.fields().iter().map(|f| f.data_type().clone()).collect();
+    assert_eq!(types, [DataType::Float64, DataType::Float64, DataType::Float64, DataType::Utf8]);
+    assert_eq!(csv, "n,x,i,s\n,,1.0,a\n1.0,,2.0,2\n2.0,3.0,3.0,2.5\n2.5,4.5,4.5,h\n3.0,5.0,5.0,\n,,,z\n");
+    // a large integer after a real: SQLite's own conversion to a real
+    agreed(&conn, "select n from t where id in (3, 6) order by id").await.unwrap();
+    // text in a column of numbers, at row 2, wherever the batches end
+    for sql in [
+        "select x from t where id in (2, 3, 0) union all select 'three'",
+        "select id, case when id = 4 then 'text' else id end as v from t order by id",
+    ] {
+        let cause = agreed_error(&conn, sql).await;
+        assert!(
+            cause.contains(", row 3: a TEXT value does not fit") || cause.contains(", row 4: a TEXT value"),
+            "{cause}"
+        );
+    }
+    // text that is not UTF-8: the same error on every path
+    conn.execute("insert into t values (7, null, null, cast(x'ff' as text), null)").await.unwrap();
+    let cause = agreed_error(&conn, "select s from t where id in (0, 1, 7) order by id").await;
+    assert!(cause.starts_with("column `s`, row 2: "), "{cause}");
+}

@@ -123,3 +123,20 @@ async fn a_cancelled_postgres_query_stops_on_the_server() {
     let df = conn.query("select 8 as v").await.unwrap();
     assert!(frame_text(&df).ends_with("v\n8\n"), "the pool still works");
 }
+
+#[tokio::test]
+async fn query_timeout_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:///{}", dir.path().join("slow.db").display());
+    let forever = "with recursive c(n) as (select 1 union all select n + 1 from c where n < 1000000000) select count(*) as n from c";
+    query_timeout_stops_a_long_query(&url, "sqlite_timeout", forever).await;
+    let (_p, conn) =
+        open_sql_with(&url, "sqlite_timeout_paths", "create_engine_kwargs = { query_timeout = 0.5 }").await;
+    let pool = conn.pool().await.unwrap();
+    let before = pool.served();
+    let err = conn.query(forever).await.unwrap_err();
+    assert!(error_chain(&err).contains("`query_timeout` (500ms)"), "{}", error_chain(&err));
+    assert_eq!(pool.served().sqlite_c_api, before.sqlite_c_api, "a timed-out query is not counted as served");
+    conn.query("select 1 as one").await.unwrap();
+    assert_eq!(pool.served().sqlite_c_api, before.sqlite_c_api + 1, "the C-API path served it");
+}

@@ -227,6 +227,12 @@ impl SqlPool {
         error.for_connection(&self.name, "sql")
     }
 
+    /// When a statement starting now must end, by `query_timeout`: what SQLite, whose reads
+    /// run on the runtime's thread where a timer cannot interrupt them, checks as it goes.
+    pub(crate) fn deadline(&self) -> Option<std::time::Instant> {
+        self.query_timeout.map(|limit| std::time::Instant::now() + limit)
+    }
+
     /// Runs `work` (one query or statement) within `query_timeout`, if one is set.
     pub(crate) async fn bounded<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
         within(self.query_timeout, "the statement", "query_timeout", Error::statement, work).await
@@ -246,8 +252,12 @@ impl SqlPool {
             #[cfg(feature = "sqlite")]
             PoolKind::Sqlite(pool) => {
                 let mut conn = Checkout::acquire(pool).await?;
-                let schema = backend::sqlite::fetch_any(&mut conn, sql, &rewritten.values, batch_size, sink).await;
-                conn.finish(schema)
+                let deadline = self.deadline();
+                let read =
+                    backend::sqlite::fetch_any(&mut conn, sql, &rewritten.values, batch_size, sink, deadline).await;
+                let read = conn.finish(read)?;
+                ServedCounters::count(if read.1 { &self.served.sqlite_c_api } else { &self.served.rows });
+                Ok(read.0)
             }
             #[cfg(feature = "postgres")]
             PoolKind::Postgres(pool) => {
@@ -300,7 +310,9 @@ impl SqlPool {
             #[cfg(feature = "sqlite")]
             PoolKind::Sqlite(pool) => {
                 let mut conn = Checkout::acquire(pool).await?;
-                let changed = backend::sqlite::execute(&mut conn, &rewritten.sql, &rewritten.values).await;
+                let deadline = self.deadline();
+                let changed =
+                    backend::sqlite::execute_within(&mut conn, &rewritten.sql, &rewritten.values, deadline).await;
                 conn.finish(changed)
             }
             #[cfg(feature = "postgres")]

@@ -50,7 +50,10 @@ impl SqlSession {
             let rewritten = self.pool.prepare(sql, &params)?;
             match &mut self.tx {
                 #[cfg(feature = "sqlite")]
-                Tx::Sqlite(tx) => backend::sqlite::execute(tx, &rewritten.sql, &rewritten.values).await,
+                Tx::Sqlite(tx) => {
+                    let deadline = self.pool.deadline();
+                    backend::sqlite::execute_within(tx, &rewritten.sql, &rewritten.values, deadline).await
+                }
                 #[cfg(feature = "postgres")]
                 Tx::Postgres(tx) => backend::postgres::execute(tx, &rewritten.sql, &rewritten.values).await,
                 #[cfg(feature = "mysql")]
@@ -82,7 +85,10 @@ impl SqlSession {
             let values = &rewritten.values;
             let schema = match &mut self.tx {
                 #[cfg(feature = "sqlite")]
-                Tx::Sqlite(tx) => backend::sqlite::fetch_any(tx, sql, values, QUERY_BATCH_ROWS, sink).await?,
+                Tx::Sqlite(tx) => {
+                    let deadline = self.pool.deadline();
+                    backend::sqlite::fetch_any(tx, sql, values, QUERY_BATCH_ROWS, sink, deadline).await?.0
+                }
                 #[cfg(feature = "postgres")]
                 Tx::Postgres(tx) => backend::postgres::fetch(tx, sql, values, QUERY_BATCH_ROWS, sink).await?,
                 #[cfg(feature = "mysql")]

@@ -4,9 +4,10 @@
 //! costs several times the work of reading them. For a whole result (`query`, a session's
 //! `query_with`) this module instead locks the connection's raw handle (sqlx's `lock_handle`),
 //! prepares and steps the statement itself and appends each value to its column builder. It
-//! follows exactly the typing rule of [`super::sqlite`]; anything it does not handle (several
-//! statements in one string, a locked database, a date in a form it does not parse) makes it hand
-//! the query back to the sqlx path, which is then the one that answers.
+//! follows exactly the typing rule of [`super::sqlite`], through the same function
+//! ([`append_value`]) for every value; what it does not handle (several statements in one
+//! string, a statement that writes, a locked database) makes it hand the query back to the sqlx
+//! path, which is then the one that answers.
 //!
 //! This is, with the environment export of secrets, the one place of the workspace that needs
 //! `unsafe`: every call below is an SQLite C function on a handle we hold exclusively.
@@ -15,29 +16,33 @@
 
 use std::ffi::{CStr, c_char, c_int};
 use std::ptr::NonNull;
+use std::time::Instant;
 
 use connections_core::arrow::datatypes::SchemaRef;
 use connections_core::arrow::record_batch::RecordBatch;
 use connections_core::{Error, Param, Result};
 use libsqlite3_sys as ffi;
 use sqlx::sqlite::SqliteConnection;
-use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
 
-use super::mismatch;
-use crate::columns::{Batches, Column, Kind, date32, time64, timestamp};
+use super::sqlite::{Deadline, Value, append_value};
+use crate::columns::{Batches, Column, Kind};
 use crate::error::classify;
 
 /// Why the fast path declined a query: the sqlx path runs it instead.
 pub(crate) struct Declined;
 
-/// Runs a query to completion; `Ok(Err(Declined))` when the sqlx path must run it instead.
+/// Runs a query to completion; `Ok(Err(Declined))` when the sqlx path must run it instead. With
+/// a `deadline`, SQLite's progress handler interrupts the statement once it has passed, and the
+/// handler is removed again before the connection is unlocked.
 pub(crate) async fn collect(
     conn: &mut SqliteConnection,
     sql: &str,
     values: &[Param],
     batch_size: usize,
+    deadline: Option<Instant>,
 ) -> Result<std::result::Result<(SchemaRef, Vec<RecordBatch>), Declined>> {
     let mut handle = conn.lock_handle().await.map_err(classify)?;
+    let watch = deadline.map(|at| Deadline::arm(&mut handle, at)).transpose()?;
     let db = handle.as_raw_handle();
     let step_all = || {
         // SAFETY: `db` is the open handle of a connection locked for us alone until `handle`
@@ -51,8 +56,13 @@ pub(crate) async fn collect(
     let on_multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     let result = if on_multi_thread { tokio::task::block_in_place(step_all) } else { step_all() };
-    drop(handle);
-    result
+    match watch {
+        Some(watch) => {
+            watch.disarm(&mut handle);
+            watch.explain(result)
+        }
+        None => result,
+    }
 }
 
 /// A prepared statement, finalized on drop.
@@ -180,9 +190,7 @@ impl Statement {
             }
             for (index, column) in columns.columns().iter_mut().enumerate() {
                 let at = c_int::try_from(index).unwrap_or(c_int::MAX);
-                if !self.append(column, at, &names[index], row)? {
-                    return Ok(Err(Declined));
-                }
+                self.append(column, at, &names[index], row)?;
             }
             row += 1;
             if let Some(batch) = columns.row_done()? {
@@ -194,68 +202,21 @@ impl Statement {
         Ok(Ok((schema, batches)))
     }
 
-    /// Appends one value; `false` when the sqlx path must decide (a date form not parsed here).
-    fn append(&self, column: &mut Column, index: c_int, name: &str, row: usize) -> Result<bool> {
+    /// Appends one value of the current row by the typing rule shared with the sqlx path.
+    fn append(&self, column: &mut Column, index: c_int, name: &str, row: usize) -> Result<()> {
         let stmt = self.raw.as_ptr();
-        // SAFETY (every call below): `stmt` has a current row and `index` is in range; text and
-        // blob pointers are read at once, before any other call on the statement.
-        let class = unsafe { ffi::sqlite3_column_type(stmt, index) };
-        if class == ffi::SQLITE_NULL {
-            column.append_null();
-            return Ok(true);
-        }
-        if let Column::Undecided(_) = column {
-            let kind = match class {
-                ffi::SQLITE_INTEGER => Kind::I64,
-                ffi::SQLITE_FLOAT => Kind::F64,
-                ffi::SQLITE_BLOB => Kind::Bytes,
-                _ => Kind::Text,
-            };
-            column.decide(kind, 1024);
-        }
-        if class == ffi::SQLITE_FLOAT && matches!(column, Column::I64(_)) {
-            column.widen_to_f64();
-        }
-        let int = || unsafe { ffi::sqlite3_column_int64(stmt, index) };
-        let real = || unsafe { ffi::sqlite3_column_double(stmt, index) };
-        let bytes = || unsafe { column_bytes(stmt, index, class == ffi::SQLITE_BLOB) };
-        let text = || std::str::from_utf8(bytes()).map_err(|_| mismatch(name, row, "non-UTF-8 TEXT", "Utf8"));
-        match (column, class) {
-            (Column::I64(b), ffi::SQLITE_INTEGER) => b.append_value(int()),
-            (Column::F64(b), ffi::SQLITE_FLOAT | ffi::SQLITE_INTEGER) => b.append_value(real()),
-            (Column::Text(b), ffi::SQLITE_TEXT) => b.append_value(text()?),
-            (Column::Text(b), ffi::SQLITE_INTEGER) => b.append_value(int().to_string()),
-            (Column::Text(b), ffi::SQLITE_FLOAT) => b.append_value(real().to_string()),
-            (Column::Bytes(b), ffi::SQLITE_BLOB | ffi::SQLITE_TEXT) => b.append_value(bytes()),
-            (Column::Bool(b), ffi::SQLITE_INTEGER) => b.append_value(int() != 0),
-            (Column::Date(b), ffi::SQLITE_TEXT) => match parse_date(text()?) {
-                Some(date) => b.append_value(date32(date)),
-                None => return Ok(false),
-            },
-            (Column::Time(b), ffi::SQLITE_TEXT) => match parse_time(text()?) {
-                Some(time) => b.append_value(time64(time)),
-                None => return Ok(false),
-            },
-            (Column::Timestamp(b), ffi::SQLITE_TEXT) => match parse_datetime(text()?) {
-                Some(ts) => b.append_value(timestamp(ts)),
-                None => return Ok(false),
-            },
-            (Column::Timestamp(b), ffi::SQLITE_INTEGER) => match DateTime::from_timestamp(int(), 0) {
-                Some(ts) => b.append_value(ts.timestamp_micros()),
-                None => return Ok(false),
-            },
-            (Column::Date(_) | Column::Time(_) | Column::Timestamp(_), _) => return Ok(false),
-            (column, _) => {
-                let found = match class {
-                    ffi::SQLITE_INTEGER => "INTEGER",
-                    ffi::SQLITE_FLOAT => "REAL",
-                    ffi::SQLITE_TEXT => "TEXT",
-                    _ => "BLOB",
-                };
-                return Err(mismatch(name, row, found, &column.data_type().to_string()));
+        // SAFETY (every call below): `stmt` has a current row and `index` is in range; the text
+        // or blob slice is used by `append_value` before any other call on the statement.
+        let value = unsafe {
+            match ffi::sqlite3_column_type(stmt, index) {
+                ffi::SQLITE_NULL => Value::Null,
+                ffi::SQLITE_INTEGER => Value::Integer(ffi::sqlite3_column_int64(stmt, index)),
+                ffi::SQLITE_FLOAT => Value::Real(ffi::sqlite3_column_double(stmt, index)),
+                ffi::SQLITE_BLOB => Value::Blob(column_bytes(stmt, index, true)),
+                _ => Value::Text(column_bytes(stmt, index, false)),
             }
-        }
-        Ok(true)
+        };
+        append_value(column, value, name, row)
     }
 }
 
@@ -310,21 +271,6 @@ pub(crate) fn kind_of_declared(declared: &str) -> Kind {
     }
 }
 
-fn parse_date(text: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
-}
-
-fn parse_time(text: &str) -> Option<NaiveTime> {
-    ["%H:%M:%S%.f", "%H:%M:%S", "%H:%M"].iter().find_map(|f| NaiveTime::parse_from_str(text, f).ok())
-}
-
-fn parse_datetime(text: &str) -> Option<NaiveDateTime> {
-    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-        .or_else(|| parse_date(text).and_then(|d| d.and_hms_opt(0, 0, 0)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,13 +290,37 @@ mod tests {
             assert_eq!(kind_of_declared(declared), kind, "{declared}");
         }
     }
+}
 
-    #[test]
-    fn date_and_time_forms() {
-        assert!(parse_datetime("2024-02-29 13:45:30").is_some());
-        assert!(parse_datetime("2024-02-29T13:45:30.123").is_some());
-        assert!(parse_datetime("2024-02-29").is_some());
-        assert!(parse_datetime("yesterday").is_none());
-        assert_eq!(time64(parse_time("13:45:30.25").unwrap()), 49_530_250_000);
+#[cfg(test)]
+mod deadline_tests {
+    #![allow(clippy::unwrap_used)] // test code
+
+    use std::time::Duration;
+
+    use sqlx::Connection as _;
+
+    use super::*;
+    use crate::backend::sqlite::tests::FOREVER;
+
+    /// A long query on the fast path stops within a couple of seconds of its deadline with the
+    /// timeout error; the handler is gone afterwards, so the same connection runs a query of many
+    /// check periods after the old deadline, with and without a deadline of its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deadline_stops_the_fast_path_and_the_connection_stays_usable() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        let started = Instant::now();
+        let deadline = Some(started + Duration::from_millis(300));
+        let Err(err) = collect(&mut conn, FOREVER, &[], 1024, deadline).await else { panic!("no timeout") };
+        let waited = started.elapsed();
+        assert!(waited < Duration::from_secs(3), "stopped after {waited:?}");
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(cause.starts_with("the statement did not finish within `query_timeout` (300ms)"), "{cause}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let slow = "with recursive c(x) as (select 1 union all select x + 1 from c where x < 300000) select count(*) as n from c";
+        for deadline in [None, Some(Instant::now() + Duration::from_secs(600))] {
+            let Ok(Ok((_, batches))) = collect(&mut conn, slow, &[], 1024, deadline).await else { panic!("failed") };
+            assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
+        }
     }
 }
