@@ -91,6 +91,47 @@ async fn query_timeout_on_postgres() {
 async fn query_timeout_on_mysql() {
     let Some(url) = server_url("CONNECTIONS_TEST_MYSQL_URL") else { return };
     query_timeout_stops_a_long_query(&url, "my_timeout", "select sleep(30)").await;
+    // the server stopped the statement too (KILL QUERY, max_statement_time), not only the client
+    let (_p, admin) = open_sql_with(&url, "my_timeout_admin", "").await;
+    assert!(mysql_stops(&admin, "select sleep(30)").await, "the server still runs the statement");
+}
+
+/// Polls MySQL/MariaDB until no session runs `sql`; false after 4 s.
+async fn mysql_stops(admin: &connections::sql::SqlConnection, sql: &str) -> bool {
+    for attempt in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // a new text each time, so that the query cache never answers
+        let busy = format!(
+            "select count(*) as n from information_schema.processlist where info = '{sql}' \
+             and id <> connection_id() -- {attempt}"
+        );
+        if frame_text(&admin.query(busy).await.unwrap()).ends_with("n\n0\n") {
+            return true;
+        }
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_cancelled_mysql_query_stops_on_the_server() {
+    let Some(url) = server_url("CONNECTIONS_TEST_MYSQL_URL") else { return };
+    let (_p, conn) =
+        open_sql_with(&url, "my_cancel", "create_engine_kwargs = { pool_size = 1, max_overflow = 0 }").await;
+    let (_q, admin) = open_sql_with(&url, "my_cancel_admin", "").await;
+    let sql = "select sleep(29)";
+    let pool = conn.pool().await.unwrap();
+    let running = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let sessions = "select count(*) as n from information_schema.processlist where info = 'select sleep(29)'";
+        frame_text(&admin.query(sessions).await.unwrap())
+    };
+    let (dropped, seen) = tokio::join!(tokio::time::timeout(Duration::from_millis(800), conn.query(sql)), running);
+    assert!(dropped.is_err(), "the caller gave up first");
+    assert!(seen.ends_with("n\n1\n"), "the statement ran on the server: {seen}");
+    assert!(mysql_stops(&admin, sql).await, "the server still runs the statement");
+    let df = conn.query("select 9 as v").await.unwrap();
+    assert!(frame_text(&df).ends_with("v\n9\n"), "the pool still works");
+    assert!(pool.served().mysql_bulk >= 1, "the bulk reader served the query: {:?}", pool.served());
 }
 
 /// Polls PostgreSQL until no active statement of another session contains `sql` (the COPY path

@@ -10,7 +10,7 @@ use connections_core::{DataFrame, Error, Param, Result};
 
 use crate::backend::{self, Sink};
 use crate::error::{classify, classify_connect, within};
-use crate::options::SqlConfig;
+use crate::options::{SqlConfig, pool_options};
 use crate::placeholders::{self, Rewritten, Style};
 use crate::url::Backend;
 
@@ -92,7 +92,8 @@ impl SqlPool {
         let kind = match config.backend {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite => {
-                PoolKind::Sqlite(pool(config, crate::options::sqlite_options(config)?, |_, options| options).await?)
+                let options = crate::options::sqlite_options(config)?;
+                PoolKind::Sqlite(pool(config, options, pool_options(&config.engine), |_, options| options).await?)
             }
             #[cfg(feature = "postgres")]
             Backend::Postgres => {
@@ -102,11 +103,13 @@ impl SqlPool {
                     let grace = limit + std::time::Duration::from_millis(500);
                     options = options.options([("statement_timeout", grace.as_millis().to_string())]);
                 }
-                PoolKind::Postgres(pool(config, options, watch_for_disconnects).await?)
+                PoolKind::Postgres(pool(config, options, pool_options(&config.engine), watch_for_disconnects).await?)
             }
             #[cfg(feature = "mysql")]
             Backend::MySql => {
-                PoolKind::MySql(pool(config, crate::options::mysql_options(config)?, |_, options| options).await?)
+                let options = crate::options::mysql_options(config)?;
+                let pool_options = with_statement_time_limit(pool_options(&config.engine), config.engine.query_timeout);
+                PoolKind::MySql(pool(config, options, pool_options, |_, options| options).await?)
             }
             #[allow(unreachable_patterns)]
             other => {
@@ -118,7 +121,7 @@ impl SqlPool {
         #[cfg(feature = "mysql")]
         let bulk = match &kind {
             PoolKind::MySql(pool) => {
-                backend::mysql_wire::BulkReader::new(&pool.connect_options(), &config.url, &config.engine)
+                backend::mysql_wire::BulkReader::new(&pool.connect_options(), &config.url, &config.engine, pool.clone())
             }
             #[allow(unreachable_patterns)]
             _ => None,
@@ -430,9 +433,13 @@ impl<DB: sqlx::Database> Drop for Checkout<DB> {
 ///
 /// `adjust` sees that first connection and may change the options of the pool's connections
 /// (PostgreSQL: settings that depend on the server's version).
+///
+/// `pool_options` are the engine options' (`crate::options::pool_options`), with whatever a
+/// backend adds.
 async fn pool<DB: sqlx::Database>(
     config: &SqlConfig,
     mut options: <DB::Connection as sqlx::Connection>::Options,
+    pool_options: sqlx::pool::PoolOptions<DB>,
     adjust: impl FnOnce(
         &DB::Connection,
         <DB::Connection as sqlx::Connection>::Options,
@@ -449,8 +456,34 @@ async fn pool<DB: sqlx::Database>(
         options = adjust(&probe, options);
         let _ = probe.close().await; // it served its purpose; a failed goodbye changes nothing
     }
-    let pool = crate::options::pool_options::<DB>(&config.engine).connect_with(options);
+    let pool = pool_options.connect_with(options);
     within(limit, connecting, "connect_timeout", Error::connect, async { pool.await.map_err(classify_connect) }).await
+}
+
+/// With a `query_timeout`, each MySQL/MariaDB connection of the pool gets a server-side limit
+/// too, half a second longer, so that a statement whose client gave up stops on the server
+/// (MariaDB's `max_statement_time`; MySQL's `max_execution_time`, which covers `SELECT`s only),
+/// where closing the connection would leave it running to its end.
+#[cfg(feature = "mysql")]
+fn with_statement_time_limit(
+    pool_options: sqlx::pool::PoolOptions<sqlx::MySql>,
+    limit: Option<std::time::Duration>,
+) -> sqlx::pool::PoolOptions<sqlx::MySql> {
+    let Some(limit) = limit else { return pool_options };
+    let grace = limit + std::time::Duration::from_millis(500);
+    let mariadb = format!("SET SESSION max_statement_time = {:.3}", grace.as_secs_f64());
+    let mysql = format!("SET SESSION max_execution_time = {}", grace.as_millis());
+    pool_options.after_connect(move |conn, _| {
+        let (mariadb, mysql) = (mariadb.clone(), mysql.clone());
+        Box::pin(async move {
+            use sqlx::Executor as _;
+            // MariaDB knows the first; MySQL only the second
+            if conn.execute(mariadb.as_str()).await.is_err() {
+                conn.execute(mysql.as_str()).await?;
+            }
+            Ok(())
+        })
+    })
 }
 
 /// PostgreSQL 14 and later check every second, while a statement runs, whether its client is

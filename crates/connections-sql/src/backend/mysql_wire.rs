@@ -50,6 +50,40 @@ pub(crate) struct BulkReader {
     idle: Mutex<Option<Idle>>,
     /// Set once the server or account turned out to need what this reader does not do.
     declined: AtomicBool,
+    /// The pool's sqlx connections, which stop a query of this reader whose caller went away
+    /// (`KILL QUERY`): closing the reader's connection alone would leave it running on the
+    /// server to its end.
+    killer: sqlx::MySqlPool,
+}
+
+/// Stops the query running on the reader's connection `id` when dropped before
+/// [`finished`](Self::finished): its caller went away (a dropped future, a `query_timeout`).
+struct KillOnDrop<'a> {
+    id: u32,
+    killer: &'a sqlx::MySqlPool,
+    running: bool,
+}
+
+impl KillOnDrop<'_> {
+    fn finished(mut self) {
+        self.running = false;
+    }
+}
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.running {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let (id, killer) = (self.id, self.killer.clone());
+        tracing::debug!(id, "a bulk read was cancelled: stopping it on the server");
+        runtime.spawn(async move {
+            if let Err(error) = sqlx::query(&format!("KILL QUERY {id}")).execute(&killer).await {
+                tracing::debug!(%error, id, "could not stop a cancelled bulk read");
+            }
+        });
+    }
 }
 
 /// What running a query on the reader's connection came to.
@@ -64,7 +98,7 @@ enum Outcome {
 /// The pool's time limits, which the reader's connection keeps too.
 #[derive(Debug)]
 struct Limits {
-    /// How long opening a connection may take (`pool_timeout`).
+    /// How long opening a connection may take (`connect_timeout`).
     connect: Duration,
     /// The age at which the connection is replaced (`pool_recycle`).
     lifetime: Option<Duration>,
@@ -81,12 +115,18 @@ struct Idle {
 
 impl BulkReader {
     /// A reader for the server of sqlx's connect options (built from `url`), with the pool's time
-    /// limits; `None` when the options ask for what it does not do.
-    pub(crate) fn new(options: &MySqlConnectOptions, url: &SqlUrl, engine: &EngineOptions) -> Option<Self> {
+    /// limits; `None` when the options ask for what it does not do. `killer` is the pool's.
+    pub(crate) fn new(
+        options: &MySqlConnectOptions,
+        url: &SqlUrl,
+        engine: &EngineOptions,
+        killer: sqlx::MySqlPool,
+    ) -> Option<Self> {
         Settings::new(options, url).map(|settings| Self {
+            killer,
             settings,
             limits: Limits {
-                connect: engine.acquire_timeout,
+                connect: engine.connect_timeout,
                 lifetime: engine.max_lifetime,
                 idle: engine.idle_timeout,
             },
@@ -120,7 +160,10 @@ impl BulkReader {
             },
         };
         loop {
-            match run(&mut conn, sql, batch_size, sink).await {
+            let running = KillOnDrop { id: conn.id, killer: &self.killer, running: true };
+            let outcome = run(&mut conn, sql, batch_size, sink).await;
+            running.finished();
+            match outcome {
                 Ok(outcome) => {
                     *slot = Some(Idle { conn, opened, since: Instant::now() });
                     return Ok(match outcome {

@@ -130,6 +130,7 @@ pub(super) async fn open(settings: &Settings) -> Result<Conn, Refused> {
     let mut conn = Conn::new(stream);
     let greeting = conn.read_owned().await.map_err(failed)?;
     let server = Greeting::parse(&greeting)?;
+    conn.id = server.connection_id;
     let wanted = caps::LONG_PASSWORD
         | caps::FOUND_ROWS
         | caps::LONG_FLAG
@@ -210,6 +211,7 @@ async fn setup(conn: &mut Conn, settings: &Settings) -> Result<(), Refused> {
 
 /// What the server's greeting says.
 struct Greeting {
+    connection_id: u32,
     capabilities: u32,
     scramble: Vec<u8>,
     plugin: Vec<u8>,
@@ -226,7 +228,7 @@ impl Greeting {
             return Err(Refused::Unsupported("a protocol version other than 10"));
         }
         let _version = fields.nul_terminated();
-        let _connection_id = fields.u32().ok_or_else(bad)?;
+        let connection_id = fields.u32().ok_or_else(bad)?;
         let mut scramble = fields.take(8).ok_or_else(bad)?.to_vec();
         let _filler = fields.u8();
         let low = fields.u16().ok_or_else(bad)?;
@@ -241,7 +243,7 @@ impl Greeting {
             scramble.extend_from_slice(rest.strip_suffix(&[0]).unwrap_or(rest));
         }
         let plugin = fields.nul_terminated().to_vec();
-        Ok(Self { capabilities, scramble, plugin })
+        Ok(Self { connection_id, capabilities, scramble, plugin })
     }
 }
 

@@ -34,11 +34,13 @@ pub(super) struct Conn {
     out: Vec<u8>,
     /// The sequence number of the last packet read.
     pub(super) seq: u8,
+    /// The server's id of the connection (its thread id, what `KILL QUERY` takes).
+    pub(super) id: u32,
 }
 
 impl Conn {
     pub(super) fn new(stream: TcpStream) -> Self {
-        Self { stream, buf: vec![0; READ_CHUNK], start: 0, end: 0, joined: Vec::new(), out: Vec::new(), seq: 0 }
+        Self { stream, buf: vec![0; READ_CHUNK], start: 0, end: 0, joined: Vec::new(), out: Vec::new(), seq: 0, id: 0 }
     }
 
     /// Reads until at least `need` unread bytes are buffered.
