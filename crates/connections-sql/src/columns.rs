@@ -10,7 +10,7 @@ use connections_core::arrow::array::{
 use connections_core::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use connections_core::arrow::record_batch::RecordBatch;
 use connections_core::{Error, Result};
-use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use sqlx::types::chrono::{NaiveDate, NaiveTime};
 
 /// The Arrow type a result column is built as. (Each backend makes only some of the kinds.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -469,16 +469,6 @@ pub(crate) fn time64(time: NaiveTime) -> i64 {
     (time - NaiveTime::MIN).num_microseconds().unwrap_or_default()
 }
 
-/// Microseconds since the Unix epoch.
-pub(crate) fn timestamp(ts: NaiveDateTime) -> i64 {
-    ts.and_utc().timestamp_micros()
-}
-
-/// Microseconds since the Unix epoch.
-pub(crate) fn timestamp_utc(ts: DateTime<Utc>) -> i64 {
-    ts.timestamp_micros()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,6 +508,5 @@ mod tests {
         let date = NaiveDate::from_ymd_opt(1970, 1, 2).unwrap();
         assert_eq!(date32(date), 1);
         assert_eq!(time64(NaiveTime::from_hms_micro_opt(0, 0, 1, 5).unwrap()), 1_000_005);
-        assert_eq!(timestamp(date.and_hms_opt(0, 0, 0).unwrap()), 86_400_000_000);
     }
 }

@@ -3,20 +3,14 @@
 use connections_core::arrow::datatypes::SchemaRef;
 use connections_core::{Error, Param, Result};
 use sqlx::mysql::types::MySqlTime;
-use sqlx::mysql::{MySqlArguments, MySqlColumn, MySqlConnection, MySqlRow, MySqlValueRef};
-use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use sqlx::{Column as _, Decode, MySql, Row as _, TypeInfo as _, ValueRef as _};
+use sqlx::mysql::{MySqlArguments, MySqlColumn, MySqlConnection, MySqlRow};
+use sqlx::types::chrono::NaiveTime;
+use sqlx::{Column as _, Decode, MySql, Row as _, TypeInfo as _};
 
-use super::{Sink, bool_from_int, unsupported};
-use crate::columns::{Column, Kind, date32, time64, timestamp, timestamp_utc};
+use super::Sink;
+use super::mysql_wire::rows::{self, ValueDecoder};
+use crate::columns::{Column, Kind};
 use crate::error::classify;
-
-/// A column's name and type, for reading and for messages.
-pub(crate) struct Decoder {
-    name: String,
-    type_name: String,
-    supported: bool,
-}
 
 /// The Arrow kind of a column of the type sqlx names `type_name`, whose character set is `binary`
 /// or not; `None` for a type with no Arrow mapping. (The bulk reader names its columns' types the
@@ -115,76 +109,26 @@ async fn text_collated(conn: &mut MySqlConnection, sql: &str, values: &[Param]) 
     Ok(text)
 }
 
-fn plan(column: &MySqlColumn, text_collated: &[bool]) -> ((String, Kind), Decoder) {
-    let type_name = column.type_info().name().to_owned();
+fn plan(column: &MySqlColumn, text_collated: &[bool]) -> ((String, Kind), ValueDecoder) {
+    let type_name = column.type_info().name();
     let text = text_collated.get(column.ordinal()).copied().unwrap_or(false);
-    let kind = kind_of(&type_name, binary_flagged(&type_name) && !text);
+    let kind = kind_of(type_name, binary_flagged(type_name) && !text);
     let name = column.name().to_owned();
-    let decoder = Decoder { name: name.clone(), type_name, supported: kind.is_some() };
+    let decoder = ValueDecoder::new(name.clone(), type_name, kind);
     ((name, kind.unwrap_or(Kind::Text)), decoder)
 }
 
-fn decode<'r, T: Decode<'r, MySql>>(value: MySqlValueRef<'r>, decoder: &Decoder, row: usize) -> Result<T> {
-    T::decode(value).map_err(|e| super::undecodable(&decoder.name, &decoder.type_name, row, e))
-}
-
-fn append(column: &mut Column, decoder: &Decoder, row: &MySqlRow, index: usize, number: usize) -> Result<()> {
+/// Appends one value of a sqlx row: its bytes are the binary protocol's, as the bulk reader
+/// reads them, and go through the same decoder. (sqlx calls a zero date NULL; it has bytes, and
+/// the decoder reports it.)
+fn append(column: &mut Column, decoder: &ValueDecoder, row: &MySqlRow, index: usize, number: usize) -> Result<()> {
     let value = row.try_get_raw(index).map_err(classify)?;
-    let d = decoder;
-    if value.is_null() {
-        // sqlx reads a zero date as NULL too; only a real NULL has no bytes
-        let dated = matches!(column, Column::Date(_) | Column::Timestamp(_) | Column::TimestampUtc(_));
-        if dated && <&[u8] as Decode<MySql>>::decode(value).is_ok() {
-            return Err(invalid_date(&d.name, number));
-        }
-        column.append_null();
-        return Ok(());
+    if let Ok(bytes) = <&[u8] as Decode<MySql>>::decode(value) {
+        rows::append(column, decoder, bytes, number)
+    } else {
+        column.append_null(); // no bytes: a real NULL
+        Ok(())
     }
-    if !d.supported {
-        return Err(unsupported(&d.name, &d.type_name));
-    }
-    match column {
-        Column::Bool(b) => b.append_value(bool_from_int(decode::<i8>(value, d, number)?.into(), &d.name, number)?),
-        Column::I8(b) => b.append_value(decode(value, d, number)?),
-        Column::I16(b) => b.append_value(decode(value, d, number)?),
-        Column::I32(b) => b.append_value(decode(value, d, number)?),
-        Column::I64(b) => b.append_value(decode(value, d, number)?),
-        Column::U8(b) => b.append_value(decode(value, d, number)?),
-        Column::U16(b) => b.append_value(decode(value, d, number)?),
-        Column::U32(b) => b.append_value(decode(value, d, number)?),
-        Column::U64(b) => b.append_value(decode(value, d, number)?),
-        Column::F32(b) => b.append_value(decode(value, d, number)?),
-        Column::F64(b) => b.append_value(decode(value, d, number)?),
-        Column::Decimal(b) => b
-            .append_text(decode::<&str>(value, d, number)?)
-            .map_err(|why| super::undecodable(&d.name, &d.type_name, number, why))?,
-        Column::Text(b) => {
-            // as bytes: a text column with a binary collation is named binary by sqlx
-            let bytes = decode::<&[u8]>(value, d, number)?;
-            let text = std::str::from_utf8(bytes)
-                .map_err(|_| super::undecodable(&d.name, &d.type_name, number, "text that is not UTF-8"))?;
-            b.append_value(text);
-        }
-        Column::Bytes(b) => b.append_value(decode::<&[u8]>(value, d, number)?),
-        Column::Date(b) => {
-            let date = <NaiveDate as Decode<MySql>>::decode(value).map_err(|_| invalid_date(&d.name, number))?;
-            b.append_value(date32(date));
-        }
-        Column::Time(b) => {
-            let time = time_of_day(decode(value, d, number)?);
-            b.append_value(time64(time.map_err(|why| super::undecodable(&d.name, &d.type_name, number, why))?));
-        }
-        Column::Timestamp(b) => {
-            let at = <NaiveDateTime as Decode<MySql>>::decode(value).map_err(|_| invalid_date(&d.name, number))?;
-            b.append_value(timestamp(at));
-        }
-        Column::TimestampUtc(b) => {
-            let at = <DateTime<Utc> as Decode<MySql>>::decode(value).map_err(|_| invalid_date(&d.name, number))?;
-            b.append_value(timestamp_utc(at));
-        }
-        _ => return Err(unsupported(&d.name, &d.type_name)),
-    }
-    Ok(())
 }
 
 /// The error for a zero or invalid date (`0000-00-00`, `2024-00-10`, `0000-00-00 00:00:00`: what

@@ -18,7 +18,7 @@
 
 mod handshake;
 mod packets;
-mod rows;
+pub(crate) mod rows;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

@@ -145,13 +145,23 @@ enum Layout {
     Temporal,
 }
 
-/// A column's name, type and layout, for reading and for messages.
-struct Decoder {
+/// How one result column's values are decoded from the binary protocol: its name and type (for
+/// messages), whether its type has an Arrow mapping, and whether it is a `BIT` (big-endian). The
+/// bulk reader and sqlx's row path (which hands over the same bytes) both decode through
+/// [`append`], so a value cannot read one way on one path and another on the other.
+pub(crate) struct ValueDecoder {
     name: String,
-    type_name: &'static str,
-    layout: Layout,
+    type_name: String,
     supported: bool,
     bit: bool,
+}
+
+impl ValueDecoder {
+    /// The decoder of a column of the type sqlx names `type_name`, of `kind` (`None`: no Arrow
+    /// mapping).
+    pub(crate) fn new(name: String, type_name: &str, kind: Option<Kind>) -> Self {
+        Self { name, type_name: type_name.to_owned(), supported: kind.is_some(), bit: type_name == "BIT" }
+    }
 }
 
 /// Whether every column has a type sqlx knows (a statement's columns are checked before it runs).
@@ -162,7 +172,7 @@ pub(super) fn known(defs: &[ColumnDef]) -> bool {
 /// Binary rows of one result into batches.
 pub(super) struct Rows {
     columns: Batches,
-    decoders: Vec<Decoder>,
+    decoders: Vec<(Layout, ValueDecoder)>,
     number: usize,
 }
 
@@ -178,13 +188,7 @@ impl Rows {
             let kind = kind_of(type_name, def.collation == BINARY_COLLATION);
             let layout = def.layout();
             plan.push((def.name.clone(), kind.unwrap_or(Kind::Text)));
-            decoders.push(Decoder {
-                name: def.name,
-                type_name,
-                layout,
-                supported: kind.is_some(),
-                bit: def.type_id == ty::BIT,
-            });
+            decoders.push((layout, ValueDecoder::new(def.name, type_name, kind)));
         }
         Ok(Self { columns: Batches::new(plan, batch_size), decoders, number: 0 })
     }
@@ -196,14 +200,14 @@ impl Rows {
         let malformed = || malformed("a row");
         let bitmap = payload.get(1..=bitmap_length).ok_or_else(malformed)?;
         let mut rest = Fields::new(&payload[1 + bitmap_length..]);
-        for (index, (column, decoder)) in self.columns.columns().iter_mut().zip(&self.decoders).enumerate() {
+        for (index, (column, (layout, decoder))) in self.columns.columns().iter_mut().zip(&self.decoders).enumerate() {
             let bit = index + 2; // the first two bits of the bitmap are reserved
             if bitmap[bit / 8] & (1 << (bit % 8)) != 0 {
                 column.append_null();
                 continue;
             }
-            let value = match decoder.layout {
-                Layout::Fixed(n) => rest.take(n),
+            let value = match layout {
+                Layout::Fixed(n) => rest.take(*n),
                 Layout::LengthEncoded => rest.lenenc_bytes(),
                 Layout::Temporal => rest.rest().first().and_then(|n| rest.take(1 + usize::from(*n))),
             }
@@ -221,8 +225,8 @@ impl Rows {
 }
 
 /// The error for a value that does not decode, worded as for the values sqlx decodes.
-fn bad(decoder: &Decoder, row: usize, why: &str) -> Error {
-    undecodable(&decoder.name, decoder.type_name, row, why)
+fn bad(decoder: &ValueDecoder, row: usize, why: &str) -> Error {
+    undecodable(&decoder.name, &decoder.type_name, row, why)
 }
 
 /// A little-endian integer of 1 to 8 bytes, sign-extended.
@@ -240,16 +244,16 @@ fn uint(value: &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(bytes))
 }
 
-fn signed<T: TryFrom<i64>>(value: &[u8], d: &Decoder, row: usize) -> Result<T> {
+fn signed<T: TryFrom<i64>>(value: &[u8], d: &ValueDecoder, row: usize) -> Result<T> {
     int(value).and_then(|v| T::try_from(v).ok()).ok_or_else(|| bad(d, row, "an integer out of the column's range"))
 }
 
-fn unsigned<T: TryFrom<u64>>(value: &[u8], d: &Decoder, row: usize) -> Result<T> {
+fn unsigned<T: TryFrom<u64>>(value: &[u8], d: &ValueDecoder, row: usize) -> Result<T> {
     let v = if d.bit { Some(value.iter().fold(0_u64, |acc, b| acc << 8 | u64::from(*b))) } else { uint(value) };
     v.and_then(|v| T::try_from(v).ok()).ok_or_else(|| bad(d, row, "an integer out of the column's range"))
 }
 
-fn float(value: &[u8], d: &Decoder, row: usize) -> Result<f64> {
+fn float(value: &[u8], d: &ValueDecoder, row: usize) -> Result<f64> {
     if let Ok(bytes) = <[u8; 8]>::try_from(value) {
         Ok(f64::from_le_bytes(bytes))
     } else if let Ok(bytes) = <[u8; 4]>::try_from(value) {
@@ -260,7 +264,7 @@ fn float(value: &[u8], d: &Decoder, row: usize) -> Result<f64> {
 }
 
 /// The date at the start of a temporal value (after its length byte).
-fn date(value: &[u8], d: &Decoder, row: usize) -> Result<NaiveDate> {
+fn date(value: &[u8], d: &ValueDecoder, row: usize) -> Result<NaiveDate> {
     match value {
         [n, lo, hi, month, day, ..] if *n >= 4 => {
             let year = i32::from(u16::from_le_bytes([*lo, *hi]));
@@ -272,7 +276,7 @@ fn date(value: &[u8], d: &Decoder, row: usize) -> Result<NaiveDate> {
 }
 
 /// Microseconds since the epoch of a DATETIME or TIMESTAMP value.
-fn datetime(value: &[u8], d: &Decoder, row: usize) -> Result<i64> {
+fn datetime(value: &[u8], d: &ValueDecoder, row: usize) -> Result<i64> {
     let day = date(value, d, row)?;
     let (h, m, s) = match value.get(5..8) {
         Some([h, m, s]) if value[0] > 4 => (u32::from(*h), u32::from(*m), u32::from(*s)),
@@ -287,7 +291,7 @@ fn datetime(value: &[u8], d: &Decoder, row: usize) -> Result<i64> {
 }
 
 /// A TIME value as a time of day (by [`time_of_day`]'s rule).
-fn time(value: &[u8], d: &Decoder, row: usize) -> Result<NaiveTime> {
+fn time(value: &[u8], d: &ValueDecoder, row: usize) -> Result<NaiveTime> {
     match value {
         [0, ..] => Ok(NaiveTime::MIN),
         [8 | 12, negative, days @ .., hour, minute, second]
@@ -306,14 +310,16 @@ fn time(value: &[u8], d: &Decoder, row: usize) -> Result<NaiveTime> {
     }
 }
 
-fn text<'v>(value: &'v [u8], d: &Decoder, row: usize) -> Result<&'v str> {
+fn text<'v>(value: &'v [u8], d: &ValueDecoder, row: usize) -> Result<&'v str> {
     std::str::from_utf8(value).map_err(|_| bad(d, row, "text that is not UTF-8"))
 }
 
 #[allow(clippy::cast_possible_truncation)] // FLOAT columns: sqlx narrows an 8-byte value the same way
-fn append(column: &mut Column, d: &Decoder, value: &[u8], row: usize) -> Result<()> {
+/// Appends one non-NULL value in the binary protocol's form (fixed-size integers and floats,
+/// strings without their length, temporal values with their length byte) to `column`.
+pub(crate) fn append(column: &mut Column, d: &ValueDecoder, value: &[u8], row: usize) -> Result<()> {
     if !d.supported {
-        return Err(unsupported(&d.name, d.type_name));
+        return Err(unsupported(&d.name, &d.type_name));
     }
     match column {
         Column::Bool(b) => b.append_value(bool_from_int(signed(value, d, row)?, &d.name, row)?),
@@ -333,7 +339,7 @@ fn append(column: &mut Column, d: &Decoder, value: &[u8], row: usize) -> Result<
         Column::Date(b) => b.append_value(date32(date(value, d, row)?)),
         Column::Time(b) => b.append_value(time64(time(value, d, row)?)),
         Column::Timestamp(b) | Column::TimestampUtc(b) => b.append_value(datetime(value, d, row)?),
-        _ => return Err(unsupported(&d.name, d.type_name)),
+        _ => return Err(unsupported(&d.name, &d.type_name)),
     }
     Ok(())
 }
@@ -342,8 +348,8 @@ fn append(column: &mut Column, d: &Decoder, value: &[u8], row: usize) -> Result<
 mod tests {
     use super::*;
 
-    fn decoder() -> Decoder {
-        Decoder { name: "c".into(), type_name: "T", layout: Layout::LengthEncoded, supported: true, bit: false }
+    fn decoder() -> ValueDecoder {
+        ValueDecoder::new("c".into(), "T", Some(Kind::Text))
     }
 
     #[test]
@@ -355,7 +361,7 @@ mod tests {
         assert_eq!(uint(&[0xFF, 0xFF]), Some(65535));
         assert_eq!(int(&[]), None);
         assert!(signed::<i8>(&[0x00, 0x01], &decoder(), 0).is_err(), "256 does not fit an i8");
-        let bits = Decoder { bit: true, ..decoder() };
+        let bits = ValueDecoder::new("c".into(), "BIT", Some(Kind::U64));
         assert_eq!(unsigned::<u64>(&[0x01, 0x02], &bits, 0).unwrap(), 0x0102, "BIT is big-endian");
     }
 
