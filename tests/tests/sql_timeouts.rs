@@ -98,18 +98,13 @@ async fn query_timeout_on_mysql() {
 
 /// Polls MySQL/MariaDB until no session runs `sql`; false after 4 s.
 async fn mysql_stops(admin: &connections::sql::SqlConnection, sql: &str) -> bool {
-    for attempt in 0..40 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        // a new text each time, so that the query cache never answers
-        let busy = format!(
+    server_stops(admin, |attempt| {
+        format!(
             "select count(*) as n from information_schema.processlist where info = '{sql}' \
              and id <> connection_id() -- {attempt}"
-        );
-        if frame_text(&admin.query(busy).await.unwrap()).ends_with("n\n0\n") {
-            return true;
-        }
-    }
-    false
+        )
+    })
+    .await
 }
 
 #[tokio::test]
@@ -137,14 +132,22 @@ async fn a_cancelled_mysql_query_stops_on_the_server() {
 /// Polls PostgreSQL until no active statement of another session contains `sql` (the COPY path
 /// wraps it); false after 4 s.
 async fn postgres_stops(admin: &connections::sql::SqlConnection, sql: &str) -> bool {
-    for attempt in 0..40 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        // a new text each time, so that the query cache never answers
-        let busy = format!(
+    server_stops(admin, |attempt| {
+        format!(
             "select count(*) as n from pg_stat_activity where strpos(query, '{sql}') > 0 and state = 'active' \
              and pid <> pg_backend_pid() -- {attempt}"
-        );
-        if frame_text(&admin.query(busy).await.unwrap()).ends_with("n\n0\n") {
+        )
+    })
+    .await
+}
+
+/// Runs `count(attempt)` (how many sessions still run a statement, as a column `n`) every
+/// 100 ms until it says 0; false after 4 s. Each attempt's text differs, so that the query cache
+/// never answers.
+async fn server_stops(admin: &connections::sql::SqlConnection, count: impl Fn(u32) -> String) -> bool {
+    for attempt in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if frame_text(&admin.query(count(attempt)).await.unwrap()).ends_with("n\n0\n") {
             return true;
         }
     }
