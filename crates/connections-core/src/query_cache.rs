@@ -68,6 +68,38 @@ impl fmt::Debug for QueryKey {
     }
 }
 
+/// What one entry costs beyond its key's text and parameters and its Arrow buffers: the cache's
+/// node and bookkeeping, the key's and the frame's allocations, the schema (an estimate, on the
+/// generous side, so that many tiny entries cannot outgrow the budget).
+const ENTRY_OVERHEAD_BYTES: usize = 512;
+
+impl QueryKey {
+    /// The bytes the key holds: its SQL text and its parameters (names and values).
+    fn heap_bytes(&self) -> usize {
+        let params: usize = self
+            .params
+            .iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    Param::Str(s) => s.len(),
+                    Param::Bytes(b) => b.len(),
+                    _ => 0,
+                };
+                name.len() + value + std::mem::size_of::<(String, Param)>()
+            })
+            .sum();
+        self.sql.len() + params
+    }
+}
+
+/// An entry's weight against the byte budget: everything it holds, not only its Arrow buffers
+/// (an empty result with a long SQL text still costs memory).
+fn entry_weight(key: &QueryKey, frame: &DataFrame) -> u32 {
+    let schema: usize = frame.schema().fields().iter().map(|f| f.name().len() + 64).sum();
+    let bytes = frame.arrow_bytes() + key.heap_bytes() + schema + ENTRY_OVERHEAD_BYTES;
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
 /// Counters of a [`QueryCache`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -83,7 +115,7 @@ pub struct CacheStats {
     pub expirations: u64,
     /// Entries held now (an estimate until pending maintenance has run).
     pub entries: u64,
-    /// Arrow bytes held now (same caveat).
+    /// Bytes held now: the entries' Arrow buffers, keys and bookkeeping (same caveat).
     pub bytes: u64,
 }
 
@@ -100,7 +132,9 @@ struct Counters {
 /// - **Per-entry TTL**: each entry expires after its key's `ttl`; `None` never expires.
 /// - **Single-flight**: concurrent misses on one key run the query once; the others wait and get
 ///   the same result. A failure reaches every waiter and is not cached.
-/// - **Byte budget**: entries are weighed by their Arrow memory; the least useful go first.
+/// - **Byte budget**: entries are weighed by what they hold (Arrow memory, the SQL text and
+///   parameters of their key, a fixed overhead), so that neither large results nor many tiny ones
+///   outgrow it; the least useful go first.
 /// - **No copies**: a hit hands out the same immutable Arrow buffers.
 ///
 /// ```
@@ -145,7 +179,7 @@ impl QueryCache {
         let results = Cache::builder()
             .name("connections-query-cache")
             .max_capacity(budget_bytes)
-            .weigher(|_key, frame: &DataFrame| u32::try_from(frame.arrow_bytes()).unwrap_or(u32::MAX))
+            .weigher(entry_weight)
             .expire_after(PerKeyTtl)
             .support_invalidation_closures()
             .eviction_listener(move |_key, _value, cause| match cause {

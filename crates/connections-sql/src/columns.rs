@@ -409,14 +409,21 @@ impl Batches {
     /// Counts a row whose values were appended; returns a batch when one is full.
     pub(crate) fn row_done(&mut self) -> Result<Option<RecordBatch>> {
         self.rows += 1;
-        if self.rows >= self.batch_size { self.cut().map(Some) } else { Ok(None) }
+        if self.rows >= self.batch_size { self.assemble(true).map(Some) } else { Ok(None) }
     }
 
     /// Finishes the rows appended so far into a batch.
-    pub(crate) fn cut(&mut self) -> Result<RecordBatch> {
+    /// Finishes the rows appended so far into a batch; with `more`, the builders are made ready
+    /// for another full batch (presized), else left empty (the result's last batch: presizing
+    /// would allocate a batch's worth of memory only to free it).
+    fn assemble(&mut self, more: bool) -> Result<RecordBatch> {
         let schema = self.schema();
         let rows = self.batch_size;
-        let arrays = self.columns.iter_mut().map(|c| c.finish_and_presize(rows)).collect::<Result<Vec<_>>>()?;
+        let arrays = self
+            .columns
+            .iter_mut()
+            .map(|c| if more { c.finish_and_presize(rows) } else { c.finish() })
+            .collect::<Result<Vec<_>>>()?;
         self.rows = 0;
         let options = connections_core::arrow::array::RecordBatchOptions::new()
             .with_row_count(Some(arrays.first().map_or(0, |a| a.len())));
@@ -434,7 +441,7 @@ impl Batches {
     /// The last, partial batch (if it has rows) and the final schema. Undecided columns end as
     /// all-NULL text columns.
     pub(crate) fn into_batches(mut self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let last = self.cut()?;
+        let last = self.assemble(false)?;
         let schema = self.schema();
         let batches = if last.num_rows() > 0 { vec![last] } else { Vec::new() };
         Ok((schema, batches))
