@@ -21,10 +21,10 @@ const BUDGET: u64 = 1 << 20;
 async fn stays_within_budget(what: &str, count: usize, sql: impl Fn(usize) -> String) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:///{}", dir.path().join("cache.db").display());
-    let (_p, conn) = open_sql_with(&url, "cache_budget", "").await;
+    let (project, _default_cache) = open_sql_with(&url, "cache_budget", "").await;
     let cache = QueryCache::new(BUDGET);
     let conn = connections::connection("cache_budget")
-        .secrets_store(_p.store())
+        .secrets_store(project.store())
         .query_cache(cache.clone())
         .open_as::<connections::sql::SqlConnection>()
         .await
