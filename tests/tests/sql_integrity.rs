@@ -11,7 +11,7 @@
 #![allow(clippy::cast_possible_truncation)] // random numbers cut to size on purpose
 
 use connections::sql::SqlConnection;
-use connections_tests::{frame_text, open_sql_with, same_on_every_path, server_url, unique_table};
+use connections_tests::{frame_text, open_sql_with, optional_server_url, same_on_every_path, server_url, unique_table};
 
 /// What reading one stored value must give.
 enum Expect {
@@ -305,8 +305,8 @@ async fn sqlite_edge_values_on_every_path() {
 async fn sql_text_rules_are_the_same_on_every_backend() {
     let dir = tempfile::tempdir().unwrap();
     let mut urls = vec![format!("sqlite:///{}", dir.path().join("rules.db").display())];
-    urls.extend(server_url("CONNECTIONS_TEST_POSTGRES_URL"));
-    urls.extend(server_url("CONNECTIONS_TEST_MYSQL_URL"));
+    urls.extend(optional_server_url("CONNECTIONS_TEST_POSTGRES_URL"));
+    urls.extend(optional_server_url("CONNECTIONS_TEST_MYSQL_URL"));
     for url in urls {
         let (_p, conn) =
             open_sql_with(&url, "text_rules", "create_engine_kwargs = { pool_size = 1, max_overflow = 0 }").await;
@@ -445,10 +445,10 @@ async fn random_values_and_parameter_types_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite:///{}", dir.path().join("random.db").display());
     random_round_trips(&sqlite, "sqlite_random", "real", "text").await;
-    if let Some(url) = server_url("CONNECTIONS_TEST_POSTGRES_URL") {
+    if let Some(url) = optional_server_url("CONNECTIONS_TEST_POSTGRES_URL") {
         random_round_trips(&url, "pg_random", "double precision", "text").await;
     }
-    if let Some(url) = server_url("CONNECTIONS_TEST_MYSQL_URL") {
+    if let Some(url) = optional_server_url("CONNECTIONS_TEST_MYSQL_URL") {
         random_round_trips(&url, "my_random", "double", "longtext").await;
     }
 }

@@ -24,8 +24,12 @@ impl flags::Test {
                 println!("note: {var} is not set; tests that need a {server} server will be skipped");
             }
         }
+        // tests that found no server append `VAR<TAB>test` here (connections_tests::server_url)
+        let skips = sh.current_dir().join("target").join(format!("xtask-test-skips-{}.txt", std::process::id()));
+        let _ = std::fs::remove_file(&skips);
         let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(sh.current_dir())
+            .env(SKIP_LOG_VAR, &skips)
             .args(["test", "--workspace", "--all-features"])
             .args(&self.args)
             .stdout(Stdio::piped())
@@ -39,9 +43,51 @@ impl flags::Test {
             totals.add(&line);
         }
         let status = child.wait().context("cargo test did not finish")?;
-        println!("summary: {} passed, {} failed, {} skipped", totals.passed, totals.failed, totals.ignored);
+        let skipped = Skipped::read(&skips);
+        let _ = std::fs::remove_file(&skips);
+        // a server test that returned at once for lack of its server passed for cargo: it did not run
+        let passed = totals.passed.saturating_sub(skipped.total());
+        if skipped.total() > 0 {
+            println!("skipped for lack of a server: {}", skipped.describe());
+        }
+        println!("summary: {passed} passed, {} failed, {} skipped", totals.failed, totals.ignored + skipped.total());
         anyhow::ensure!(status.success(), "cargo test failed ({status})");
         Ok(())
+    }
+}
+
+/// The environment variable naming the file where tests record that they were skipped.
+const SKIP_LOG_VAR: &str = "CONNECTIONS_TEST_SKIP_LOG";
+
+/// The tests that were skipped for lack of a server, per server variable.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Skipped(std::collections::BTreeMap<String, u64>);
+
+impl Skipped {
+    /// Reads the skip log (`VAR<TAB>test` lines); a missing file means nothing was skipped.
+    fn read(path: &std::path::Path) -> Self {
+        Self::parse(&std::fs::read_to_string(path).unwrap_or_default())
+    }
+
+    fn parse(log: &str) -> Self {
+        let mut counts = std::collections::BTreeMap::new();
+        for line in log.lines() {
+            if let Some((var, _test)) = line.split_once('\t') {
+                *counts.entry(var.to_owned()).or_insert(0) += 1;
+            }
+        }
+        Self(counts)
+    }
+
+    fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    /// `3 PostgreSQL (CONNECTIONS_TEST_POSTGRES_URL), 2 MySQL (...)`.
+    fn describe(&self) -> String {
+        let server = |var: &str| DATABASE_URL_VARS.iter().find(|(v, _)| *v == var).map_or("server", |(_, s)| *s);
+        let parts: Vec<String> = self.0.iter().map(|(var, n)| format!("{n} {} ({var})", server(var))).collect();
+        parts.join(", ")
     }
 }
 
@@ -87,5 +133,17 @@ mod tests {
         totals.add("test result: FAILED. 4 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.0s");
         totals.add("test something ... ok");
         assert_eq!(totals, Totals { passed: 40, failed: 1, ignored: 2 });
+    }
+
+    #[test]
+    fn counts_skips_per_server() {
+        let skipped = Skipped::parse(
+            "CONNECTIONS_TEST_POSTGRES_URL\tpg_a\nCONNECTIONS_TEST_MYSQL_URL\tmy_a\nCONNECTIONS_TEST_POSTGRES_URL\tpg_b\nnoise\n",
+        );
+        assert_eq!(skipped.total(), 3);
+        assert_eq!(
+            skipped.describe(),
+            "1 MySQL (CONNECTIONS_TEST_MYSQL_URL), 2 PostgreSQL (CONNECTIONS_TEST_POSTGRES_URL)"
+        );
     }
 }
