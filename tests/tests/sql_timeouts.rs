@@ -184,3 +184,21 @@ async fn query_timeout_on_sqlite() {
     conn.query("select 1 as one").await.unwrap();
     assert_eq!(pool.served().sqlite_c_api, before.sqlite_c_api + 1, "the C-API path served it");
 }
+
+#[tokio::test]
+async fn a_cancelled_sqlite_statement_is_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:///{}", dir.path().join("cancel.db").display());
+    let (_p, conn) =
+        open_sql_with(&url, "sqlite_cancel", "create_engine_kwargs = { pool_size = 1, max_overflow = 0 }").await;
+    conn.execute("create table t (n integer)").await.unwrap();
+    let forever = "insert into t with recursive c(n) as (select 1 union all select n + 1 from c where n < 1000000000) \
+                   select n from c";
+    let dropped = tokio::time::timeout(Duration::from_millis(300), conn.execute(forever)).await;
+    assert!(dropped.is_err(), "the caller gave up first");
+    // with the statement still running, the one-connection pool could not serve this at once
+    let started = Instant::now();
+    let df = conn.query("select count(*) as n from t").await.unwrap();
+    assert!(frame_text(&df).ends_with("n\n0\n"), "the interrupted insert was rolled back: {}", frame_text(&df));
+    assert!(started.elapsed() < Duration::from_secs(3), "waited {:?} for the pool", started.elapsed());
+}

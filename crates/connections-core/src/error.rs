@@ -175,17 +175,20 @@ pub enum Error {
     },
 
     /// A connection's configuration (its secrets section merged with the caller's options) is
-    /// invalid: a missing, unknown or mistyped key.
-    #[error("connection {name:?}: {}{}: {message}", display_key(.key), display_config_origin(.origin.as_ref()))]
+    /// invalid: nothing configured, a missing, unknown or mistyped key, a value the driver
+    /// refuses, a backend this build lacks. `problem` says which, with its data, for callers to
+    /// match on.
+    #[error("connection {name:?}: {}{}: {problem}", display_key(.key), display_config_origin(.origin.as_ref()))]
     Config {
         /// The connection name.
         name: String,
         /// The dotted key path inside the configuration (empty for the whole of it).
         key: String,
-        /// Where the value came from: a secrets file, or `None` for the caller's options.
+        /// Where the value came from: a secrets file, or the caller's options; `None` when
+        /// unknown or when the problem is the configuration as a whole.
         origin: Option<ConfigOrigin>,
-        /// What was wrong, without the value.
-        message: String,
+        /// What is wrong, never with the value (boxed: it keeps `Error` small).
+        problem: Box<ConfigProblem>,
     },
 
     /// Connecting failed.
@@ -248,6 +251,130 @@ pub enum Error {
     /// An error shared by several callers (a failed reload, a failed single-flight load).
     #[error(transparent)]
     Shared(Arc<Error>),
+}
+
+/// What is wrong with a connection's configuration (the data of [`Error::Config`]). Its
+/// `Display` is the message after the key; no variant holds a configured value.
+///
+/// ```
+/// use connections_core::{ConfigProblem, Error};
+/// # fn handle(error: Error) {
+/// if let Error::Config { key, problem, .. } = &error {
+///     match problem.as_ref() {
+///         ConfigProblem::UnknownKey { closest: Some(closest), .. } => {
+///             eprintln!("`{key}` is not a setting; did you mean `{closest}`?");
+///         }
+///         ConfigProblem::MissingKeys { keys, .. } => eprintln!("add {}", keys.join(", ")),
+///         _ => eprintln!("{error}"),
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigProblem {
+    /// Nothing is configured for the connection: no section, no options.
+    NothingConfigured {
+        /// Where configuration can go, as the driver words it.
+        hint: String,
+    },
+    /// Required keys are missing: every one of them, in a fixed order.
+    MissingKeys {
+        /// The missing keys.
+        keys: Vec<String>,
+        /// Where they can be set, as the driver words it (may be empty).
+        hint: String,
+    },
+    /// The key is none of the supported ones (the first of several; the others are in `also`).
+    UnknownKey {
+        /// Where the keys live: "for a connection of type `sql`", "in `create_engine_kwargs`".
+        context: String,
+        /// The supported keys.
+        supported: Vec<String>,
+        /// The supported key closest to the one given, when it is likely a typo.
+        closest: Option<String>,
+        /// Other unknown keys of the same table.
+        also: Vec<String>,
+        /// Advice for this key, as the driver words it (may be empty).
+        hint: String,
+    },
+    /// The value has the wrong form.
+    Expected {
+        /// What was expected: "a string", "an integer, 0 or more".
+        expected: String,
+        /// What was found, described without the value (a type, or a harmless number).
+        found: String,
+    },
+    /// The value is refused for another reason, stated without the value.
+    Invalid {
+        /// Why.
+        reason: String,
+    },
+    /// The configuration needs support this build lacks (a backend behind a Cargo feature).
+    FeatureMissing {
+        /// What needs it: "the `postgresql` dialect".
+        needed_by: String,
+        /// What is needed: "PostgreSQL support".
+        what: String,
+        /// The feature of the `connections` crate that brings it.
+        feature: String,
+    },
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NothingConfigured { hint } => f.write_str(hint),
+            Self::MissingKeys { keys, hint } => {
+                let keys: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+                match keys.as_slice() {
+                    [only] => write!(f, "the {only} parameter is required")?,
+                    [first @ .., last] => write!(f, "the {} and {last} parameters are required", first.join(", "))?,
+                    [] => f.write_str("required parameters are missing")?,
+                }
+                if !hint.is_empty() {
+                    write!(f, ": {hint}")?;
+                }
+                Ok(())
+            }
+            Self::UnknownKey { context, supported, closest, also, hint } => {
+                write!(f, "unknown key {context}")?;
+                if !supported.is_empty() {
+                    write!(f, "; supported keys: {}", supported.join(", "))?;
+                }
+                if let Some(closest) = closest {
+                    write!(f, " (did you mean `{closest}`?)")?;
+                }
+                if !hint.is_empty() {
+                    write!(f, "; {hint}")?;
+                }
+                if !also.is_empty() {
+                    let also: Vec<String> = also.iter().map(|k| format!("`{k}`")).collect();
+                    write!(f, " (also unknown: {})", also.join(", "))?;
+                }
+                Ok(())
+            }
+            Self::Expected { expected, found } => write!(f, "expected {expected}, found {found}"),
+            Self::Invalid { reason } => f.write_str(reason),
+            Self::FeatureMissing { needed_by, what, feature } => write!(
+                f,
+                "{needed_by} needs {what}, which this build lacks: enable the \"{feature}\" feature of the connections crate"
+            ),
+        }
+    }
+}
+
+impl From<String> for ConfigProblem {
+    /// A refusal stated in words ([`ConfigProblem::Invalid`]).
+    fn from(reason: String) -> Self {
+        Self::Invalid { reason }
+    }
+}
+
+impl From<&str> for ConfigProblem {
+    fn from(reason: &str) -> Self {
+        Self::Invalid { reason: reason.to_owned() }
+    }
 }
 
 /// Where a configuration value came from.

@@ -211,7 +211,10 @@ fn resolve_type(name: &str, explicit: Option<&str>, store: &SecretsStore) -> Res
             name: name.to_owned(),
             key: "type".into(),
             origin: section.origin().map(|p| crate::error::ConfigOrigin::File(p.to_owned())),
-            message: format!("expected a string naming a connection type, found {}", other.type_str()),
+            problem: Box::new(crate::error::ConfigProblem::Expected {
+                expected: "a string naming a connection type".into(),
+                found: other.type_str().into(),
+            }),
         }),
     }
 }

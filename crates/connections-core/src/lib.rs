@@ -12,6 +12,7 @@
 struct WritingAConnector;
 
 pub mod blocking;
+mod config_keys;
 mod connection;
 mod dataframe;
 mod error;
@@ -25,9 +26,10 @@ mod registry;
 mod retry;
 mod secrets;
 
+pub use config_keys::{ConfigKey, TYPE_KEY, UnknownKey, closest_name};
 pub use connection::{AnyConnection, BaseConnection, Connection};
 pub use dataframe::DataFrame;
-pub use error::{BoxDynError, ConfigOrigin, Error, ErrorKind, Result};
+pub use error::{BoxDynError, ConfigOrigin, ConfigProblem, Error, ErrorKind, Result};
 pub use factory::{ConnectionBuilder, connection};
 pub use lifecycle::{ConnectionCore, InstanceId};
 pub use param::Param;

@@ -7,11 +7,10 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
-use crate::error::{ConfigOrigin, Error, Result};
+use crate::error::{ConfigOrigin, ConfigProblem, Error, Result};
 use crate::secrets::{RedactedTable, Section, redacted_kind, to_figment_table};
 
-/// The key of a section that names the connection type; never a driver setting.
-const TYPE_KEY: &str = "type";
+use crate::config_keys::TYPE_KEY;
 
 /// What a driver's `connect` receives: the connection's name and its configuration, which is its
 /// `[connections.<name>]` secrets section with the options passed to `connection()` laid over
@@ -102,11 +101,30 @@ impl ConnectParams {
     }
 
     /// An error about one key of the configuration, naming the connection, the key and where the
-    /// value came from. `message` must not contain the value.
-    pub fn error(&self, key: &str, message: impl Into<String>) -> Error {
+    /// value came from. A `problem` given as text is [`ConfigProblem::Invalid`]; it must not
+    /// contain the value.
+    ///
+    /// ```
+    /// use connections_core::{ConfigProblem, ConnectParams, Error};
+    /// let params = ConnectParams::from_parts("db", "demo", None, "port = 'x'".parse().unwrap());
+    /// let error = params.error("port", ConfigProblem::Expected { expected: "an integer".into(), found: "a string".into() });
+    /// assert_eq!(error.to_string(), "connection \"db\": `port` (from the options passed to connection()): expected an integer, found a string");
+    /// assert!(matches!(&error, Error::Config { problem, .. } if matches!(**problem, ConfigProblem::Expected { .. })));
+    /// ```
+    pub fn error(&self, key: &str, problem: impl Into<ConfigProblem>) -> Error {
         let top = key.split('.').next().unwrap_or(key);
         let origin = self.origin(top).or_else(|| self.section_origin());
-        Error::Config { name: self.name.clone(), key: key.to_owned(), origin, message: message.into() }
+        Error::Config { name: self.name.clone(), key: key.to_owned(), origin, problem: Box::new(problem.into()) }
+    }
+
+    /// The error for `found`, a value of the wrong form at `key`: names its type, never the value.
+    pub fn expected(&self, key: &str, expected: &str, found: &Value) -> Error {
+        let article = match found {
+            Value::Integer(_) | Value::Array(_) => "an",
+            _ => "a",
+        };
+        let found = format!("{article} {}", found.type_str());
+        self.error(key, ConfigProblem::Expected { expected: expected.to_owned(), found })
     }
 
     /// Extracts the configuration into the driver's serde type. Keys the type does not know
@@ -134,12 +152,14 @@ impl ConnectParams {
         });
         let config = parsed.map_err(|err| self.extract_error(err))?;
         if strict && let Some(first) = unknown.first() {
-            let mut message = format!("unknown key for a connection of type `{}`", self.type_name);
-            if unknown.len() > 1 {
-                let others: Vec<String> = unknown[1..].iter().map(|k| format!("`{k}`")).collect();
-                message = format!("{message} (also unknown: {})", others.join(", "));
-            }
-            return Err(self.error(first, message));
+            let problem = ConfigProblem::UnknownKey {
+                context: format!("for a connection of type `{}`", self.type_name),
+                supported: Vec::new(),
+                closest: None,
+                also: unknown[1..].to_vec(),
+                hint: String::new(),
+            };
+            return Err(self.error(first, problem));
         }
         Ok(config)
     }

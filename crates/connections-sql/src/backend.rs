@@ -38,8 +38,9 @@ impl Sink<'_> {
     }
 }
 
-/// The fetch loop every backend shares: rows into column builders, batches into the sink; an
+/// The fetch loop of the sqlx row paths of SQLite and MySQL: rows into column builders, batches into the sink; an
 /// empty result still yields its schema (from a prepared statement).
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
 macro_rules! fetch_loop {
     ($conn:expr, $query:expr, $sql:expr, $batch_size:expr, $sink:expr, $plan:expr, $append:expr) => {{
         use futures_util::TryStreamExt as _;
@@ -77,11 +78,13 @@ macro_rules! fetch_loop {
         Ok::<_, connections_core::Error>(schema)
     }};
 }
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
 pub(crate) use fetch_loop;
 
 /// The `fetch` and `execute` functions of a backend module, over its connection type and the
 /// query to start from (MySQL: with an empty argument list, so that even a parameterless query
 /// uses the binary protocol, whose dates need no text parsing).
+#[cfg(feature = "sqlite")]
 macro_rules! backend_fns {
     ($conn:ty) => {
         $crate::backend::backend_fns!($conn, |sql| sqlx::query(sql));
@@ -110,6 +113,7 @@ macro_rules! backend_fns {
         }
     };
 }
+#[cfg(feature = "sqlite")]
 pub(crate) use backend_fns;
 
 /// Binds parameter values to a sqlx query, in order.

@@ -37,7 +37,7 @@ where
 }
 
 pub use connection::{BatchStream, SqlConnection};
-pub use options::{EngineKwarg, SqlKey, UnknownKey};
+pub use options::{EngineKwarg, SqlKey};
 pub use pool::{Served, SqlPool};
 pub use session::SqlSession;
 pub use url::Backend;

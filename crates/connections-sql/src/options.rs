@@ -15,11 +15,11 @@
 //! No error message contains a configured value: they name the key, its source and what was
 //! expected.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::str::FromStr;
 
 use connections_core::toml::{Table, Value};
-use connections_core::{ConfigOrigin, ConnectParams, Error, Result};
+use connections_core::{ConfigOrigin, ConfigProblem, ConnectParams, Error, Result};
 
 use crate::url::{Backend, SqlUrl, parse_python_int, split_drivername};
 
@@ -40,7 +40,7 @@ pub(crate) use engine::EngineOptions;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub(crate) use engine::pool_options;
 use engine::read_engine;
-pub use keys::{EngineKwarg, SqlKey, UnknownKey};
+pub use keys::{EngineKwarg, SqlKey};
 
 /// The message for an empty configuration, Streamlit's adapted: `{name}` is the connection name.
 const MISSING_CONFIGURATION: &str = "missing SQL DB connection configuration: did you forget to set this in \
@@ -86,7 +86,8 @@ impl SqlConfig {
     fn read(params: &ConnectParams) -> Result<Self> {
         check_keys(params)?;
         if !has_configuration(params) {
-            return Err(params.error("", MISSING_CONFIGURATION.replace("{name}", params.name())));
+            let hint = MISSING_CONFIGURATION.replace("{name}", params.name());
+            return Err(params.error("", ConfigProblem::NothingConfigured { hint }));
         }
         let (mut url, url_key) = match params.get(SqlKey::Url.as_ref()) {
             Some(value) => {
@@ -121,14 +122,12 @@ impl SqlConfig {
     fn check_backend(&self) -> Result<()> {
         if !self.backend.is_enabled() {
             let key = if self.params.get(SqlKey::Url.as_ref()).is_some() { SqlKey::Url } else { SqlKey::Dialect };
-            let message = format!(
-                "the `{}` dialect needs {} support, which this build lacks: \
-                 enable the \"{}\" feature of the connections crate",
-                self.url.dialect,
-                self.backend.name(),
-                self.backend.feature()
-            );
-            return Err(self.params.error(key.as_ref(), message));
+            let problem = ConfigProblem::FeatureMissing {
+                needed_by: format!("the `{}` dialect", self.url.dialect),
+                what: format!("{} support", self.backend.name()),
+                feature: self.backend.feature().to_owned(),
+            };
+            return Err(self.params.error(key.as_ref(), problem));
         }
         #[cfg(feature = "sqlite")]
         if self.backend == Backend::Sqlite {
@@ -168,7 +167,7 @@ impl fmt::Debug for SqlConfig {
 /// Checks that every top-level key is known. Engine options are accepted at the top level of the
 /// options passed to `connection()` (Streamlit's `**kwargs`), not of the section.
 fn check_keys(params: &ConnectParams) -> Result<()> {
-    let mut unknown: Vec<UnknownKey> = Vec::new();
+    let mut unknown: Vec<connections_core::UnknownKey> = Vec::new();
     for key in params.secrets().keys() {
         let Err(error) = SqlKey::from_str(key) else { continue };
         if EngineKwarg::from_str(key).is_ok() && params.origin(key) == Some(ConfigOrigin::Options) {
@@ -177,24 +176,16 @@ fn check_keys(params: &ConnectParams) -> Result<()> {
         unknown.push(error);
     }
     let Some(first) = unknown.first() else { return Ok(()) };
-    let mut message = first.reason();
-    if EngineKwarg::from_str(first.key()).is_ok() {
-        let _ = write!(
-            message,
-            "; engine options go in the section's `create_engine_kwargs` table ([connections.{}.create_engine_kwargs])",
+    let mut problem = first.problem(&unknown);
+    if EngineKwarg::from_str(first.key()).is_ok()
+        && let ConfigProblem::UnknownKey { hint, .. } = &mut problem
+    {
+        *hint = format!(
+            "engine options go in the section's `create_engine_kwargs` table ([connections.{}.create_engine_kwargs])",
             params.name()
         );
     }
-    Err(params.error(first.key(), with_others(message, &unknown)))
-}
-
-/// Appends `(also unknown: ...)` to a message about the first of several unknown keys.
-fn with_others(mut message: String, unknown: &[UnknownKey]) -> String {
-    if unknown.len() > 1 {
-        let others: Vec<String> = unknown[1..].iter().map(|k| format!("`{}`", k.key())).collect();
-        let _ = write!(message, " (also unknown: {})", others.join(", "));
-    }
-    message
+    Err(params.error(first.key(), problem))
 }
 
 /// Whether there is any configuration, as Streamlit counts it: a non-empty section (a `type` key
@@ -221,24 +212,15 @@ fn warn_ignored_parts(params: &ConnectParams) {
 fn url_from_parts(params: &ConnectParams) -> Result<SqlUrl> {
     let missing: Vec<&str> =
         SqlKey::REQUIRED.iter().map(AsRef::as_ref).filter(|key| params.get(key).is_none()).collect();
-    match missing.as_slice() {
-        [] => {}
-        [only] => {
-            let message = format!(
-                "the `{only}` parameter is required: set this SQL DB connection parameter in `secrets.toml` \
-                 or pass it with `connection(...).option(...)`"
-            );
-            return Err(params.error(only, message));
-        }
-        [first @ .., last] => {
-            let first: Vec<String> = first.iter().map(|k| format!("`{k}`")).collect();
-            let message = format!(
-                "the {} and `{last}` parameters are required: set these SQL DB connection parameters in \
-                 `secrets.toml` or pass them with `connection(...).option(...)`",
-                first.join(", ")
-            );
-            return Err(params.error("", message));
-        }
+    if !missing.is_empty() {
+        let (these, key) = match missing.as_slice() {
+            [only] => ("this SQL DB connection parameter", *only),
+            _ => ("these SQL DB connection parameters", ""),
+        };
+        let it = if key.is_empty() { "them" } else { "it" };
+        let hint = format!("set {these} in `secrets.toml` or pass {it} with `connection(...).option(...)`");
+        let keys = missing.iter().map(|k| (*k).to_owned()).collect();
+        return Err(params.error(key, ConfigProblem::MissingKeys { keys, hint }));
     }
     let dialect = read_string(params, SqlKey::Dialect)?.unwrap_or_default();
     let drivername = match read_string(params, SqlKey::Driver)? {
@@ -336,11 +318,7 @@ fn scalar_text(value: &Value) -> Option<String> {
 /// The error for a value of the wrong type or range: names the key, what was expected and the
 /// TOML type found, never the value.
 fn expected(params: &ConnectParams, key: &str, what: &str, found: &Value) -> Error {
-    let article = match found {
-        Value::Integer(_) | Value::Array(_) => "an",
-        _ => "a",
-    };
-    params.error(key, format!("expected {what}, found {article} {}", found.type_str()))
+    params.expected(key, what, found)
 }
 
 /// Whether a SQLite URL opens an in-memory database: no file (`sqlite://`, `:memory:`) or
@@ -405,12 +383,52 @@ mod tests {
         }
     }
 
-    /// The message of a configuration error.
-    pub(super) fn message_of(error: &Error) -> &str {
+    /// The message of a configuration error: its problem's text.
+    pub(super) fn message_of(error: &Error) -> String {
         match error {
-            Error::Config { message, .. } => message,
+            Error::Config { problem, .. } => problem.to_string(),
             other => panic!("not a configuration error: {other}"),
         }
+    }
+
+    /// The problem of a configuration error.
+    pub(super) fn problem_of(error: &Error) -> &ConfigProblem {
+        match error {
+            Error::Config { problem, .. } => problem,
+            other => panic!("not a configuration error: {other}"),
+        }
+    }
+
+    #[test]
+    fn configuration_errors_are_structured() {
+        let problem = |toml: &str| problem_of(&error(&options(toml))).clone();
+        assert!(matches!(problem("echo = true"), ConfigProblem::NothingConfigured { .. }));
+        assert_eq!(
+            problem("dialect = 'postgresql'"),
+            ConfigProblem::MissingKeys {
+                keys: vec!["username".into(), "host".into()],
+                hint: "set these SQL DB connection parameters in `secrets.toml` or pass them with \
+                       `connection(...).option(...)`"
+                    .into()
+            }
+        );
+        let ConfigProblem::UnknownKey { closest, also, supported, .. } =
+            problem("url = 'sqlite://'\nhots = 1\nuser = 2")
+        else {
+            panic!("an unknown key")
+        };
+        assert_eq!((closest.as_deref(), also), (Some("host"), vec!["user".to_owned()]));
+        assert!(supported.contains(&"url".to_owned()) && !supported.contains(&"type".to_owned()));
+        assert_eq!(
+            problem("url = 5"),
+            ConfigProblem::Expected { expected: "a string".into(), found: "an integer".into() }
+        );
+        let ConfigProblem::UnknownKey { context, closest, .. } =
+            problem("url = 'sqlite://'\ncreate_engine_kwargs = { pool_sise = 1 }")
+        else {
+            panic!("an unknown engine option")
+        };
+        assert_eq!((context.as_str(), closest.as_deref()), ("in `create_engine_kwargs`", Some("pool_size")));
     }
 
     #[test]
@@ -604,7 +622,7 @@ mod tests {
             let mut table: Table = base.parse().unwrap();
             table.extend(line.parse::<Table>().unwrap());
             let err = error(&ConnectParams::from_parts("db", "sql", None, table));
-            assert_eq!((key_of(&err), message_of(&err)), (key, message), "{line}");
+            assert_eq!((key_of(&err), message_of(&err).as_str()), (key, message), "{line}");
             assert!(!err.to_string().contains("secret"), "{err}");
         }
     }

@@ -232,8 +232,9 @@ impl SqlPool {
 
     /// When a statement starting now must end, by `query_timeout`: what SQLite, whose reads
     /// run on the runtime's thread where a timer cannot interrupt them, checks as it goes.
-    pub(crate) fn deadline(&self) -> Option<std::time::Instant> {
-        self.query_timeout.map(|limit| std::time::Instant::now() + limit)
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn deadline(&self) -> Option<backend::sqlite::TimeLimit> {
+        self.query_timeout.map(backend::sqlite::TimeLimit::from_now)
     }
 
     /// Runs `work` (one query or statement) within `query_timeout`, if one is set.

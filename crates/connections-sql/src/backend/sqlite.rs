@@ -344,15 +344,16 @@ super::backend_fns!(SqliteConnection);
 
 /// Runs a query: a whole result (`Sink::Collect`) is read through SQLite's C API when the fast
 /// path takes it, everything else through sqlx. With a `deadline`, SQLite interrupts the
-/// statement once it has passed (see [`Deadline`]); the connection stays usable. Also says
-/// whether the C-API path served the query.
+/// statement once it has passed (see [`Deadline`]); the connection stays usable. On the sqlx
+/// path a dropped future interrupts the statement too (the C-API path runs on the caller's
+/// thread and cannot be dropped half-way). Also says whether the C-API path served the query.
 pub(crate) async fn fetch_any(
     conn: &mut SqliteConnection,
     sql: &str,
     values: &[connections_core::Param],
     batch_size: usize,
     sink: &mut Sink<'_>,
-    deadline: Option<Instant>,
+    deadline: Option<TimeLimit>,
 ) -> Result<(connections_core::arrow::datatypes::SchemaRef, bool)> {
     if let Sink::Collect(batches) = sink
         && let Ok((schema, found)) = super::sqlite_fast::collect(conn, sql, values, batch_size, deadline).await?
@@ -360,25 +361,55 @@ pub(crate) async fn fetch_any(
         batches.extend(found);
         return Ok((schema, true));
     }
-    let Some(at) = deadline else { return Ok((fetch(conn, sql, values, batch_size, sink).await?, false)) };
+    // armed even without a deadline: a caller that goes away then interrupts the statement
+    let at = deadline.unwrap_or_else(unbounded);
     let watch = Deadline::arm(&mut conn.lock_handle().await.map_err(classify)?, at)?;
     let result = fetch(conn, sql, values, batch_size, sink).await;
     watch.disarm(&mut conn.lock_handle().await.map_err(classify)?);
     Ok((watch.explain(result)?, false))
 }
 
-/// Runs a statement (see `execute`) with SQLite interrupting it once `deadline` has passed.
+/// Runs a statement (see `execute`) with SQLite interrupting it once `deadline` has passed, or
+/// once its caller went away.
 pub(crate) async fn execute_within(
     conn: &mut SqliteConnection,
     sql: &str,
     values: &[connections_core::Param],
-    deadline: Option<Instant>,
+    deadline: Option<TimeLimit>,
 ) -> Result<u64> {
-    let Some(at) = deadline else { return execute(conn, sql, values).await };
+    let at = deadline.unwrap_or_else(unbounded);
     let watch = Deadline::arm(&mut conn.lock_handle().await.map_err(classify)?, at)?;
     let result = execute(conn, sql, values).await;
     watch.disarm(&mut conn.lock_handle().await.map_err(classify)?);
     watch.explain(result)
+}
+
+/// When a statement must end, and the limit that set it (`query_timeout`, for the message).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TimeLimit {
+    /// The moment past which the statement is interrupted.
+    pub(crate) at: Instant,
+    /// The configured limit.
+    pub(crate) limit: Duration,
+}
+
+impl TimeLimit {
+    /// A limit of `limit` from now.
+    pub(crate) fn from_now(limit: Duration) -> Self {
+        Self::from(Instant::now(), limit)
+    }
+
+    /// A limit of `limit` from `start`.
+    pub(crate) fn from(start: Instant, limit: Duration) -> Self {
+        let at = start.checked_add(limit).unwrap_or(start);
+        Self { at, limit }
+    }
+}
+
+/// A deadline no statement reaches (a year from now): a [`Deadline`] armed with it only serves
+/// to interrupt a statement whose caller went away.
+fn unbounded() -> TimeLimit {
+    TimeLimit::from_now(Duration::from_secs(365 * 24 * 3600))
 }
 
 /// How many SQLite virtual-machine steps run between two looks at a deadline: a look is one
@@ -392,8 +423,9 @@ const DEADLINE_CHECK_STEPS: i32 = 1000;
 /// error into one that says the query timed out.
 ///
 /// The handler lives on the connection (sqlx's, reused by the pool): [`disarm`](Self::disarm)
-/// removes it after the statement. Should that not happen (a dropped future), dropping the
-/// `Deadline` still switches the handler off, so it can never interrupt a later statement.
+/// removes it after the statement. Should that not happen (a dropped future: a timeout of the
+/// caller's, or a caller that went away), dropping the `Deadline` makes the handler interrupt the
+/// running statement once and then let everything run.
 pub(crate) struct Deadline {
     /// How long the query had, for the message.
     budget: Duration,
@@ -407,23 +439,27 @@ struct DeadlineState {
     armed: AtomicBool,
     /// Set when the handler interrupted the statement.
     expired: AtomicBool,
+    /// Set when the `Deadline` was dropped with the statement still running (its caller went
+    /// away): the handler interrupts it at its next look, once.
+    cancelled: AtomicBool,
 }
 
 impl Deadline {
-    /// Installs the progress handler; the timeout error at once if `at` has already passed.
-    pub(crate) fn arm(handle: &mut LockedSqliteHandle<'_>, at: Instant) -> Result<Self> {
+    /// Installs the progress handler; the timeout error at once if the limit has already passed.
+    pub(crate) fn arm(handle: &mut LockedSqliteHandle<'_>, limit: TimeLimit) -> Result<Self> {
         let now = Instant::now();
-        // whole milliseconds, rounded up: the time configured, not the few microseconds spent
-        // between the caller's reading of the clock and this one
-        let left = at.saturating_duration_since(now);
-        let budget = Duration::from_millis(u64::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX));
-        let deadline = Self { budget, state: Arc::default() };
+        let at = limit.at;
+        let deadline = Self { budget: limit.limit, state: Arc::default() };
         if at <= now {
             return Err(deadline.timed_out());
         }
         deadline.state.armed.store(true, Ordering::Relaxed);
         let state = Arc::clone(&deadline.state);
         handle.set_progress_handler(DEADLINE_CHECK_STEPS, move || {
+            if state.cancelled.swap(false, Ordering::Relaxed) {
+                state.armed.store(false, Ordering::Relaxed);
+                return false; // interrupt: nobody waits for this statement any more
+            }
             if !state.armed.load(Ordering::Relaxed) || Instant::now() < at {
                 return true; // go on
             }
@@ -454,8 +490,15 @@ impl Deadline {
 }
 
 impl Drop for Deadline {
+    /// Still armed means the statement's future was dropped before [`disarm`](Self::disarm):
+    /// the statement is interrupted at the handler's next look (sqlx's worker would otherwise
+    /// run it to its end). Its connection is then closed (the pool's `Checkout`), or in a
+    /// session, whose next statement could in a narrow race take that one interrupt instead,
+    /// rolled back.
     fn drop(&mut self) {
-        self.state.armed.store(false, Ordering::Relaxed);
+        if self.state.armed.swap(false, Ordering::Relaxed) {
+            self.state.cancelled.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -507,7 +550,7 @@ pub(crate) mod tests {
         let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
         let (tx, _rx) = tokio::sync::mpsc::channel(2);
         let started = Instant::now();
-        let deadline = Some(started + Duration::from_millis(300));
+        let deadline = Some(TimeLimit::from(started, Duration::from_millis(300)));
         let err = fetch_any(&mut conn, FOREVER, &[], 1024, &mut Sink::Channel(&tx), deadline).await.unwrap_err();
         let waited = started.elapsed();
         assert!(waited < Duration::from_secs(3), "stopped after {waited:?}");
@@ -520,8 +563,16 @@ pub(crate) mod tests {
         fetch_any(&mut conn, slow, &[], 1024, &mut Sink::Channel(&tx), None).await.unwrap();
         assert_eq!(rx.recv().await.unwrap().unwrap().num_rows(), 1);
         // an already passed deadline: the timeout error without running anything
-        let err =
-            fetch_any(&mut conn, "select 1", &[], 1024, &mut Sink::Channel(&tx), Some(started)).await.unwrap_err();
+        let err = fetch_any(
+            &mut conn,
+            "select 1",
+            &[],
+            1024,
+            &mut Sink::Channel(&tx),
+            Some(TimeLimit::from(started, Duration::ZERO)),
+        )
+        .await
+        .unwrap_err();
         assert!(std::error::Error::source(&err).unwrap().to_string().contains("query_timeout"), "{err:?}");
     }
 }

@@ -16,7 +16,6 @@
 
 use std::ffi::{CStr, c_char, c_int};
 use std::ptr::NonNull;
-use std::time::Instant;
 
 use connections_core::arrow::datatypes::SchemaRef;
 use connections_core::arrow::record_batch::RecordBatch;
@@ -24,7 +23,7 @@ use connections_core::{Error, Param, Result};
 use libsqlite3_sys as ffi;
 use sqlx::sqlite::SqliteConnection;
 
-use super::sqlite::{Deadline, Value, append_value};
+use super::sqlite::{Deadline, TimeLimit, Value, append_value};
 use crate::columns::{Batches, Column, Kind};
 use crate::error::classify;
 
@@ -39,10 +38,10 @@ pub(crate) async fn collect(
     sql: &str,
     values: &[Param],
     batch_size: usize,
-    deadline: Option<Instant>,
+    deadline: Option<TimeLimit>,
 ) -> Result<std::result::Result<(SchemaRef, Vec<RecordBatch>), Declined>> {
     let mut handle = conn.lock_handle().await.map_err(classify)?;
-    let watch = deadline.map(|at| Deadline::arm(&mut handle, at)).transpose()?;
+    let watch = deadline.map(|limit| Deadline::arm(&mut handle, limit)).transpose()?;
     let db = handle.as_raw_handle();
     let step_all = || {
         // SAFETY: `db` is the open handle of a connection locked for us alone until `handle`
@@ -296,7 +295,7 @@ mod tests {
 mod deadline_tests {
     #![allow(clippy::unwrap_used)] // test code
 
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use sqlx::Connection as _;
 
@@ -310,7 +309,7 @@ mod deadline_tests {
     async fn a_deadline_stops_the_fast_path_and_the_connection_stays_usable() {
         let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
         let started = Instant::now();
-        let deadline = Some(started + Duration::from_millis(300));
+        let deadline = Some(TimeLimit::from(started, Duration::from_millis(300)));
         let Err(err) = collect(&mut conn, FOREVER, &[], 1024, deadline).await else { panic!("no timeout") };
         let waited = started.elapsed();
         assert!(waited < Duration::from_secs(3), "stopped after {waited:?}");
@@ -318,7 +317,7 @@ mod deadline_tests {
         assert!(cause.starts_with("the statement did not finish within `query_timeout` (300ms)"), "{cause}");
         tokio::time::sleep(Duration::from_millis(100)).await;
         let slow = "with recursive c(x) as (select 1 union all select x + 1 from c where x < 300000) select count(*) as n from c";
-        for deadline in [None, Some(Instant::now() + Duration::from_secs(600))] {
+        for deadline in [None, Some(TimeLimit::from_now(Duration::from_secs(600)))] {
             let Ok(Ok((_, batches))) = collect(&mut conn, slow, &[], 1024, deadline).await else { panic!("failed") };
             assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
         }

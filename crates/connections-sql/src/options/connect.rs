@@ -10,7 +10,6 @@ use std::time::Duration;
 use connections_core::toml::Value;
 use connections_core::{Error, Result};
 
-use super::keys::closest;
 use super::{EngineKwarg, SqlConfig, SqlKey};
 use crate::url::{Backend, SqlUrl};
 
@@ -389,7 +388,7 @@ impl ParamError {
     fn unknown(param: &str, backend: Backend, supported: &[&'static str]) -> Self {
         let mut message =
             format!("unknown {backend} connection parameter `{param}`; supported parameters: {}", supported.join(", "));
-        if let Some(closest) = closest(param, supported) {
+        if let Some(closest) = connections_core::closest_name(param, supported) {
             let _ = write!(message, " (did you mean `{closest}`?)");
         }
         Self::new(param, message)
@@ -550,7 +549,7 @@ mod tests {
             ];
             for (url, key, message) in cases {
                 let err = checked_error(&options(&format!("url = '{url}'")));
-                assert_eq!((key_of(&err), message_of(&err)), (key, message), "{url}");
+                assert_eq!((key_of(&err), message_of(&err).as_str()), (key, message), "{url}");
             }
             let err = checked_error(&options("url = 'sqlite:///x.db?mdoe=ro'"));
             assert!(message_of(&err).ends_with("(did you mean `mode`?)"), "{err}");

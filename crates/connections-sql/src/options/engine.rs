@@ -5,11 +5,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use connections_core::toml::Value;
-use connections_core::{ConnectParams, Result};
+use connections_core::{ConfigProblem, ConnectParams, Result};
 
 #[cfg(doc)]
 use super::SqlConfig;
-use super::{EngineKwarg, SqlKey, expected, parameter_pairs, with_others};
+use super::{EngineKwarg, SqlKey, expected, parameter_pairs};
 
 /// SQLAlchemy's default `pool_size`.
 const DEFAULT_POOL_SIZE: i64 = 5;
@@ -116,7 +116,7 @@ pub(super) fn read_engine(params: &ConnectParams) -> Result<(EngineOptions, Vec<
         }
         if let Some(first) = unknown.first() {
             let key = format!("{table_key}.{}", first.key());
-            return Err(params.error(&key, with_others(first.reason(), &unknown)));
+            return Err(params.error(&key, first.problem(&unknown)));
         }
     }
     for (key, value) in params.options() {
@@ -187,7 +187,9 @@ pub(super) fn positive_seconds(params: &ConnectParams, key: &str, value: &Value)
 /// never secrets).
 fn expected_number(params: &ConnectParams, key: &str, what: &str, found: &Value) -> connections_core::Error {
     match found {
-        Value::Integer(_) | Value::Float(_) => params.error(key, format!("expected {what}, found {found}")),
+        Value::Integer(_) | Value::Float(_) => {
+            params.error(key, ConfigProblem::Expected { expected: what.to_owned(), found: found.to_string() })
+        }
         _ => expected(params, key, what, found),
     }
 }
@@ -304,7 +306,7 @@ mod tests {
         ];
         for (kwargs, key, message) in cases {
             let err = error(&options(&format!("url = 'sqlite:///x.db'\ncreate_engine_kwargs = {{ {kwargs} }}")));
-            assert_eq!((key_of(&err), message_of(&err)), (key, message), "{kwargs}");
+            assert_eq!((key_of(&err), message_of(&err).as_str()), (key, message), "{kwargs}");
             assert!(!err.to_string().contains("secret"));
         }
         let err =
@@ -316,7 +318,10 @@ mod tests {
              pool_recycle, pool_pre_ping, echo, connect_args, query_timeout (also unknown: `future`)"
         );
         let err = error(&options("url = 'sqlite:///x.db'\ncreate_engine_kwargs = 5"));
-        assert_eq!((key_of(&err), message_of(&err)), ("create_engine_kwargs", "expected a table, found an integer"));
+        assert_eq!(
+            (key_of(&err), message_of(&err).as_str()),
+            ("create_engine_kwargs", "expected a table, found an integer")
+        );
         // A top-level engine option from the options is named as it was given.
         let err = error(&options("url = 'sqlite:///x.db'\npool_size = 'x'"));
         assert_eq!(key_of(&err), "pool_size");
