@@ -23,11 +23,12 @@ mod query;
 mod query_cache;
 mod registry;
 mod retry;
+mod runner_config;
 mod secrets;
 
 pub use connection::{AnyConnection, BaseConnection, Connection};
 pub use dataframe::DataFrame;
-pub use error::{BoxDynError, ConfigOrigin, Error, ErrorKind, Result};
+pub use error::{BoxDynError, CauseOf, ConfigOrigin, Error, ErrorKind, Result};
 pub use factory::{ConnectionBuilder, connection};
 pub use lifecycle::{ConnectionCore, InstanceId};
 pub use param::Param;
