@@ -381,6 +381,7 @@ impl Error {
     }
 
     /// What kind of failure this is.
+    #[allow(clippy::match_same_arms)] // the variants added at the end of the enum have their own arms
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::SecretsNotFound { .. }

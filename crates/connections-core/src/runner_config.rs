@@ -63,7 +63,7 @@ fn read_default_ttl(files: &[PathBuf]) -> Result<Option<Duration>> {
 /// finite and not negative; never a boolean.
 fn coerce(value: &Value) -> Option<Duration> {
     let seconds = match value {
-        Value::Integer(i) => *i as f64,
+        Value::Integer(i) => return u64::try_from(*i).ok().map(Duration::from_secs),
         Value::Float(f) => *f,
         Value::String(s) => s.trim().parse::<f64>().ok()?,
         _ => return None,
