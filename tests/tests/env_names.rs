@@ -17,6 +17,7 @@ fn env_names_resolve_through_the_environment() {
     unsafe {
         std::env::set_var("CONNECTIONS_TEST_CONN_NAME", "from_env");
         std::env::remove_var("CONNECTIONS_TEST_UNSET");
+        std::env::set_var("CONNECTIONS_TEST_EMPTY", "");
     }
     let store = p.store();
     let open = |name: &str| connections::blocking::connection(name).secrets_store(store.clone()).open();
@@ -29,5 +30,17 @@ fn env_names_resolve_through_the_environment() {
     assert_eq!(
         err.to_string(),
         "connection name \"env:CONNECTIONS_TEST_UNSET\" refers to the environment variable CONNECTIONS_TEST_UNSET, which is not set"
+    );
+    // set but empty: said so, naming the variable
+    let err = open("env:CONNECTIONS_TEST_EMPTY").unwrap_err();
+    assert!(matches!(err, Error::EnvNameInvalid { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "connection name \"env:CONNECTIONS_TEST_EMPTY\" refers to the environment variable CONNECTIONS_TEST_EMPTY, which is set but empty"
+    );
+    let err = open("env:").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid argument `name`: `env:` must be followed by the name of an environment variable"
     );
 }

@@ -96,6 +96,8 @@ pub trait AnyConnection: Send + Sync + 'static {
     fn instance_id(&self) -> InstanceId;
     /// Drops the raw client; the next use reconnects.
     fn reset(&self);
+    /// Whether a raw client made from the current secrets is held (no side effect).
+    fn is_connected(&self) -> bool;
     /// How many times the raw client was made.
     fn connect_count(&self) -> u64;
     /// The generic query capability, if any.
@@ -119,6 +121,9 @@ impl<C: BaseConnection> AnyConnection for C {
     }
     fn reset(&self) {
         self.core().reset();
+    }
+    fn is_connected(&self) -> bool {
+        self.core().is_connected()
     }
     fn connect_count(&self) -> u64 {
         self.core().connect_count()
@@ -164,6 +169,12 @@ impl Connection {
     /// results stay.
     pub fn reset(&self) {
         self.inner.reset();
+    }
+
+    /// Whether a raw client made from the current secrets is held, so that the next use will
+    /// not connect. Changes nothing: it neither connects nor resets.
+    pub fn is_connected(&self) -> bool {
+        self.inner.is_connected()
     }
 
     /// How many times the raw client was made.

@@ -251,6 +251,77 @@ pub enum Error {
     /// An error shared by several callers (a failed reload, a failed single-flight load).
     #[error(transparent)]
     Shared(Arc<Error>),
+
+    // ---- added on branch `core-factory` (factory, lifecycle, registry); keep at the end ----
+    /// Streamlit's own class path (`streamlit.connections.SQLConnection`, ...) names a connection
+    /// type that no crate linked into this program registers.
+    #[error(
+        "{class_path} is Streamlit's class for connection type {type_name:?}, which is not registered in this build: link the crate that provides it (the `connections` crate links its drivers through features); registered types: {}",
+        display_list(.known)
+    )]
+    UnregisteredStreamlitType {
+        /// The class path as given.
+        class_path: String,
+        /// The type name it stands for.
+        type_name: &'static str,
+        /// Every registered type name, sorted.
+        known: Vec<&'static str>,
+    },
+
+    /// An `env:VAR` connection name whose variable is set but holds no usable name.
+    #[error("connection name {name:?} refers to the environment variable {var}, which {problem}")]
+    EnvNameInvalid {
+        /// The name as given.
+        name: String,
+        /// The variable.
+        var: String,
+        /// What is wrong with its value (`is set but empty`, `is not valid Unicode`).
+        problem: &'static str,
+    },
+
+    /// An error of a connection whose own error does not say which connection it is; the
+    /// message is the connection's name followed by the error's.
+    #[error("connection {name:?} (type {type_name}): {error}")]
+    InConnection {
+        /// The connection name.
+        name: String,
+        /// The connection type.
+        type_name: &'static str,
+        /// The error.
+        error: Arc<Error>,
+        /// The error's own cause, if it has one (the error itself is in the message).
+        #[source]
+        cause: Option<CauseOf>,
+    },
+}
+
+/// The cause of an error wrapped in [`Error::InConnection`]: the wrapped error's own `source()`,
+/// so that a printed chain shows every message once.
+#[derive(Clone)]
+pub struct CauseOf(Arc<Error>);
+
+impl CauseOf {
+    fn cause(&self) -> &(dyn std::error::Error + 'static) {
+        std::error::Error::source(&*self.0).unwrap_or(&*self.0)
+    }
+}
+
+impl fmt::Debug for CauseOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.cause(), f)
+    }
+}
+
+impl fmt::Display for CauseOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.cause(), f)
+    }
+}
+
+impl std::error::Error for CauseOf {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause().source()
+    }
 }
 
 /// What is wrong with a connection's configuration (the data of [`Error::Config`]). Its
@@ -437,6 +508,7 @@ impl Error {
     }
 
     /// What kind of failure this is.
+    #[allow(clippy::match_same_arms)] // the variants added at the end of the enum have their own arms
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::SecretsNotFound { .. }
@@ -463,6 +535,9 @@ impl Error {
             Self::Query { retryable: false, .. } => ErrorKind::Statement,
             Self::Arrow { .. } => ErrorKind::Other,
             Self::Shared(inner) => inner.kind(),
+            // ---- added on branch `core-factory` ----
+            Self::UnregisteredStreamlitType { .. } | Self::EnvNameInvalid { .. } => ErrorKind::Config,
+            Self::InConnection { error, .. } => error.kind(),
         }
     }
 
@@ -472,7 +547,20 @@ impl Error {
         matches!(self.kind(), ErrorKind::Connect | ErrorKind::ConnectionLost)
     }
 
-    /// Fills in the connection name (and type) of a driver error made without them.
+    /// Makes the error name its connection: fills in the name (and type) of a driver error made
+    /// without them, keeps an error that already names a connection, and wraps any other one
+    /// in [`Error::InConnection`].
+    ///
+    /// ```
+    /// use connections_core::Error;
+    /// let err = Error::connect("refused").for_connection("pets_db", "sql");
+    /// assert_eq!(err.to_string(), "connection \"pets_db\" (type sql) failed to connect");
+    /// let err = Error::InvalidArgument { argument: "params", reason: "`owner` is missing".into() };
+    /// assert_eq!(
+    ///     err.for_connection("pets_db", "sql").to_string(),
+    ///     "connection \"pets_db\" (type sql): invalid argument `params`: `owner` is missing"
+    /// );
+    /// ```
     #[must_use]
     pub fn for_connection(self, conn_name: &str, conn_type: &'static str) -> Self {
         match self {
@@ -484,6 +572,42 @@ impl Error {
             Self::Query { name, retryable, source } => {
                 Self::Query { name: if name.is_empty() { conn_name.to_owned() } else { name }, retryable, source }
             }
+            named if named.names_a_connection() => named,
+            Self::Shared(error) => Self::in_connection(conn_name, conn_type, error),
+            other => Self::in_connection(conn_name, conn_type, Arc::new(other)),
+        }
+    }
+
+    fn in_connection(name: &str, type_name: &'static str, error: Arc<Error>) -> Self {
+        let cause = std::error::Error::source(&*error).is_some().then(|| CauseOf(Arc::clone(&error)));
+        Self::InConnection { name: name.to_owned(), type_name, error, cause }
+    }
+
+    /// Whether the message names the connection the error happened on.
+    fn names_a_connection(&self) -> bool {
+        match self {
+            Self::Connect { name, .. } | Self::Query { name, .. } => !name.is_empty(),
+            Self::Config { .. }
+            | Self::WrongType { .. }
+            | Self::NotQueryable { .. }
+            | Self::NoType { .. }
+            | Self::InConnection { .. } => true,
+            Self::Shared(inner) => inner.names_a_connection(),
+            _ => false,
+        }
+    }
+
+    /// The error itself, seen through the wrappers that add context to it
+    /// ([`Error::Shared`], [`Error::InConnection`]): what to match on.
+    ///
+    /// ```
+    /// use connections_core::Error;
+    /// let err = Error::InvalidArgument { argument: "params", reason: "bad".into() }.for_connection("db", "sql");
+    /// assert!(matches!(err.innermost(), Error::InvalidArgument { .. }));
+    /// ```
+    pub fn innermost(&self) -> &Error {
+        match self {
+            Self::Shared(inner) | Self::InConnection { error: inner, .. } => inner.innermost(),
             other => other,
         }
     }

@@ -24,12 +24,13 @@ mod query;
 mod query_cache;
 mod registry;
 mod retry;
+mod runner_config;
 mod secrets;
 
 pub use config_keys::{ConfigKey, TYPE_KEY, UnknownKey, closest_name};
 pub use connection::{AnyConnection, BaseConnection, Connection};
 pub use dataframe::DataFrame;
-pub use error::{BoxDynError, ConfigOrigin, ConfigProblem, Error, ErrorKind, Result};
+pub use error::{BoxDynError, CauseOf, ConfigOrigin, ConfigProblem, Error, ErrorKind, Result};
 pub use factory::{ConnectionBuilder, connection};
 pub use lifecycle::{ConnectionCore, InstanceId};
 pub use param::Param;

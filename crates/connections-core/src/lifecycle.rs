@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -11,7 +12,7 @@ use toml::Table;
 
 use crate::connection::BaseConnection;
 use crate::dataframe::DataFrame;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::params::ConnectParams;
 use crate::query::QueryRequest;
 use crate::query_cache::{QueryCache, QueryKey};
@@ -56,9 +57,13 @@ pub(crate) struct Blueprint {
 ///
 /// - the raw client is made by `C::connect` on first use, shared by concurrent callers (one
 ///   connect at a time), and made again after [`reset`](Self::reset);
-/// - before each use, a change in value of the connection's own `[connections.<name>]` section
-///   (published by the secrets store) resets it, so the next use connects with the new secrets;
-///   other sections, root keys and key order do not;
+/// - every raw client remembers the secrets section (and the store's generation) it was made
+///   from; every use checks it against the store's current secrets, and a change in value of the
+///   connection's own `[connections.<name>]` section drops it, so that use connects with the new
+///   secrets (even when the change came while that client was still connecting); other
+///   sections, root keys and key order do not;
+/// - a connection configured by options alone connects even when the secrets cannot be read or
+///   parsed (with a warning naming the file); one that needs its section fails with that error;
 /// - queries go through the query cache keyed by this object's [`InstanceId`], with retries of
 ///   connection-level failures ([`RetryPolicy`], reset between attempts).
 pub struct ConnectionCore<C: BaseConnection> {
@@ -70,7 +75,8 @@ pub struct ConnectionCore<C: BaseConnection> {
     instance: InstanceId,
     slot: Mutex<Slot<C::Raw>>,
     connecting: tokio::sync::Mutex<()>,
-    updates: Mutex<watch::Receiver<SecretsStatus>>,
+    /// The store's published secrets, read (never marked as seen) to check the held client.
+    updates: watch::Receiver<SecretsStatus>,
     connects: AtomicU64,
     resets: AtomicU64,
 }
@@ -79,12 +85,14 @@ struct Slot<R> {
     raw: Option<Arc<R>>,
     /// The section the raw client was made from.
     section: Option<Section>,
+    /// The store's generation when `section` was read, or a later one with the same section.
+    generation: u64,
 }
 
 impl<C: BaseConnection> ConnectionCore<C> {
     pub(crate) fn new(blueprint: Blueprint) -> Self {
         let Blueprint { name, options, store, cache, retry } = blueprint;
-        let updates = Mutex::new(store.subscribe());
+        let updates = store.subscribe();
         Self {
             name,
             options,
@@ -92,7 +100,7 @@ impl<C: BaseConnection> ConnectionCore<C> {
             cache,
             retry,
             instance: InstanceId::next(),
-            slot: Mutex::new(Slot { raw: None, section: None }),
+            slot: Mutex::new(Slot { raw: None, section: None, generation: 0 }),
             connecting: tokio::sync::Mutex::new(()),
             updates,
             connects: AtomicU64::new(0),
@@ -135,14 +143,14 @@ impl<C: BaseConnection> ConnectionCore<C> {
         let section = match self.store.load() {
             Ok(secrets) => secrets.connection(&self.name),
             Err(Error::SecretsNotFound { .. }) => None, // options alone can be enough
-            Err(other) => return Err(other),
+            Err(other) => return Err(other.for_connection(&self.name, C::TYPE_NAME)),
         };
         Ok(ConnectParams::new(&self.name, C::TYPE_NAME, section, Arc::clone(&self.options)))
     }
 
-    /// The raw client, connecting first if there is none (or the section changed).
+    /// The raw client, connecting first if there is none or the one held was made from a
+    /// section that has changed since.
     pub async fn raw(&self) -> Result<Arc<C::Raw>> {
-        self.reset_if_section_changed();
         if let Some(raw) = self.current() {
             return Ok(raw);
         }
@@ -150,13 +158,33 @@ impl<C: BaseConnection> ConnectionCore<C> {
         if let Some(raw) = self.current() {
             return Ok(raw);
         }
-        let params = self.params()?;
+        // read before the secrets: should they change in between, the next use compares values
+        let generation = self.updates.borrow().generation();
+        let (params, unreadable) = self.connect_params()?;
         tracing::debug!(connection = %self.name, r#type = C::TYPE_NAME, "connecting");
-        let raw = C::connect(&params).await.map_err(|e| e.for_connection(&self.name, C::TYPE_NAME))?;
+        let raw = match C::connect(&params).await {
+            Ok(raw) => raw,
+            // the options alone were not enough: the section was needed, and it is unreadable
+            Err(error) => {
+                let error = match unreadable {
+                    Some(unreadable) if error.kind() == ErrorKind::Config => unreadable,
+                    _ => error,
+                };
+                return Err(error.for_connection(&self.name, C::TYPE_NAME));
+            }
+        };
+        if let Some(error) = &unreadable {
+            let file = unreadable_file(error).map(|p| p.display().to_string()).unwrap_or_default();
+            tracing::warn!(
+                connection = %self.name, %file, %error,
+                "the secrets cannot be read; connected with the options passed to connection() alone"
+            );
+        }
         let raw = Arc::new(raw);
         let mut slot = self.lock_slot();
         slot.raw = Some(Arc::clone(&raw));
         slot.section = params.section().cloned();
+        slot.generation = generation;
         self.connects.fetch_add(1, Ordering::Relaxed);
         Ok(raw)
     }
@@ -171,9 +199,11 @@ impl<C: BaseConnection> ConnectionCore<C> {
         }
     }
 
-    /// Whether a raw client is held now.
+    /// Whether a raw client made from the connection's current secrets is held now, so that
+    /// the next use will not connect. Changes nothing: it neither connects nor resets.
     pub fn is_connected(&self) -> bool {
-        self.lock_slot().raw.is_some()
+        let slot = self.lock_slot();
+        slot.raw.is_some() && !self.is_stale(&slot)
     }
 
     /// How many times the raw client was made.
@@ -216,28 +246,58 @@ impl<C: BaseConnection> ConnectionCore<C> {
         self.cache.clear_connection(self.instance);
     }
 
+    /// The held raw client, if it was made from the current section; one made from a section
+    /// that changed since is dropped (a reset).
     fn current(&self) -> Option<Arc<C::Raw>> {
-        self.lock_slot().raw.clone()
+        let mut slot = self.lock_slot();
+        slot.raw.as_ref()?;
+        let generation = self.updates.borrow().generation();
+        if generation == slot.generation {
+            return slot.raw.clone();
+        }
+        if self.is_stale(&slot) {
+            slot.raw = None;
+            self.resets.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(connection = %self.name, "its secrets section changed; reconnecting");
+            return None;
+        }
+        slot.generation = generation; // other parts of the secrets changed: nothing to do
+        slot.raw.clone()
+    }
+
+    /// Whether the store's current secrets hold another section than the one the client was
+    /// made from.
+    fn is_stale(&self, slot: &Slot<C::Raw>) -> bool {
+        let status = self.updates.borrow();
+        status.generation() != slot.generation && status.secrets().connection(&self.name) != slot.section
+    }
+
+    /// The parameters to connect with, and the error of secrets that cannot be read when the
+    /// options alone are tried instead of them.
+    fn connect_params(&self) -> Result<(ConnectParams, Option<Error>)> {
+        let (section, unreadable) = match self.store.load() {
+            Ok(secrets) => (secrets.connection(&self.name), None),
+            Err(Error::SecretsNotFound { .. }) => (None, None), // options alone can be enough
+            Err(error) if self.options.is_empty() => return Err(error.for_connection(&self.name, C::TYPE_NAME)),
+            Err(error) => (None, Some(error)),
+        };
+        Ok((ConnectParams::new(&self.name, C::TYPE_NAME, section, Arc::clone(&self.options)), unreadable))
     }
 
     fn lock_slot(&self) -> MutexGuard<'_, Slot<C::Raw>> {
         self.slot.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
 
-    /// Resets if the store published secrets whose section for this connection differs in value
-    /// from the one the raw client was made from.
-    fn reset_if_section_changed(&self) {
-        let mut updates = self.updates.lock().unwrap_or_else(PoisonError::into_inner);
-        if !updates.has_changed().unwrap_or(false) {
-            return;
-        }
-        let now = updates.borrow_and_update().secrets().connection(&self.name);
-        let mut slot = self.lock_slot();
-        if slot.raw.is_some() && slot.section != now {
-            slot.raw = None;
-            self.resets.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(connection = %self.name, "its secrets section changed; reconnecting on next use");
-        }
+/// The file an error of reading the secrets is about.
+fn unreadable_file(error: &Error) -> Option<&Path> {
+    match error.innermost() {
+        Error::Parse { path, .. }
+        | Error::Read { path, .. }
+        | Error::InvalidConfig { path, .. }
+        | Error::InvalidSecretsPath { path }
+        | Error::SecretsDirEntry { path } => Some(path),
+        _ => None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! The registry of connection types: every linked type, by name, collected with `inventory`.
 
+use std::any::TypeId;
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -27,6 +28,7 @@ pub struct ConnectionType {
     pub name_implies_type: bool,
     /// A deprecation note, if the type is deprecated.
     pub deprecation: Option<&'static str>,
+    type_id: fn() -> TypeId,
     open: fn(Blueprint) -> OpenFuture,
 }
 
@@ -43,6 +45,7 @@ impl ConnectionType {
             defined_in,
             name_implies_type: C::NAME_IMPLIES_TYPE,
             deprecation: C::DEPRECATION,
+            type_id: TypeId::of::<C>,
             open: open::<C>,
         }
     }
@@ -52,7 +55,28 @@ impl ConnectionType {
         format!("{}::{}", self.defined_in, self.rust_type)
     }
 
-    pub(crate) async fn open(&'static self, blueprint: Blueprint) -> Result<Arc<dyn AnyConnection>> {
+    /// How the factory opens a connection of this type.
+    pub(crate) fn opener(&self) -> Opener {
+        Opener { name: self.name, type_id: (self.type_id)(), deprecation: self.deprecation, open: self.open }
+    }
+}
+
+/// What the factory needs to open a connection of one Rust type: from the registry, or straight
+/// from the type (`open_as::<C>()` works whether or not `C` is registered).
+#[derive(Clone, Copy)]
+pub(crate) struct Opener {
+    pub(crate) name: &'static str,
+    pub(crate) type_id: TypeId,
+    deprecation: Option<&'static str>,
+    open: fn(Blueprint) -> OpenFuture,
+}
+
+impl Opener {
+    pub(crate) fn of<C: BaseConnection>() -> Self {
+        Self { name: C::TYPE_NAME, type_id: TypeId::of::<C>(), deprecation: C::DEPRECATION, open: open::<C> }
+    }
+
+    pub(crate) async fn open(self, blueprint: Blueprint) -> Result<Arc<dyn AnyConnection>> {
         if let Some(note) = self.deprecation {
             warn_once(self.name, note);
         }
@@ -134,9 +158,29 @@ pub fn registered_names() -> Vec<&'static str> {
 
 /// The type registered under `name` (or alias).
 ///
+/// Streamlit's own class paths name their types (`streamlit.connections.SQLConnection` is
+/// `"sql"`); they need not be registered (then the error says so).
+///
 /// Errors: an unknown name lists the registered names and suggests the closest; a name two types
-/// claim names both; a Python class path (`module.Class`) says that it has no meaning here.
+/// claim names both; another Python class path (`module.Class`) says that it has no meaning here.
+///
+/// ```
+/// let err = connections_core::lookup_type("streamlit.connections.SnowparkConnection").unwrap_err();
+/// assert!(err.to_string().starts_with(
+///     "streamlit.connections.SnowparkConnection is Streamlit's class for connection type \"snowpark\""
+/// ));
+/// ```
 pub fn lookup(name: &str) -> Result<&'static ConnectionType> {
+    if let Some(type_name) = streamlit_class_type(name) {
+        return match index().get(type_name).map(Vec::as_slice) {
+            None | Some([]) => Err(Error::UnregisteredStreamlitType {
+                class_path: name.to_owned(),
+                type_name,
+                known: registered_names(),
+            }),
+            Some(_) => lookup(type_name),
+        };
+    }
     match index().get(name).map(Vec::as_slice) {
         Some([only]) => Ok(only),
         Some(several) => Err(Error::DuplicateType {
@@ -152,29 +196,26 @@ pub fn lookup(name: &str) -> Result<&'static ConnectionType> {
     }
 }
 
-/// The known name closest to `name`, if it is close enough to be a likely typo.
-fn closest(name: &str, known: &[&'static str]) -> Option<&'static str> {
-    let lower = name.to_lowercase();
-    known
-        .iter()
-        .map(|k| (strsim::damerau_levenshtein(&lower, &k.to_lowercase()), *k))
-        .filter(|(distance, k)| *distance <= (k.chars().count() / 3).max(1) + usize::from(k.len() > 3))
-        .min()
-        .map(|(_, k)| k)
+/// Streamlit's own connection classes, by every path Streamlit accepts for them, and the type
+/// names they stand for. (Core knows no driver; these are Streamlit's names, not crates.)
+const STREAMLIT_CLASSES: &[(&str, &str)] = &[
+    ("streamlit.connections.SQLConnection", "sql"),
+    ("streamlit.connections.sql_connection.SQLConnection", "sql"),
+    ("streamlit.connections.SnowflakeConnection", "snowflake"),
+    ("streamlit.connections.snowflake_connection.SnowflakeConnection", "snowflake"),
+    ("streamlit.connections.SnowflakeCallersRightsConnection", "snowflake-callers-rights"),
+    ("streamlit.connections.snowflake_connection.SnowflakeCallersRightsConnection", "snowflake-callers-rights"),
+    ("streamlit.connections.SnowparkConnection", "snowpark"),
+    ("streamlit.connections.snowpark_connection.SnowparkConnection", "snowpark"),
+];
+
+/// The type name a Streamlit class path stands for.
+fn streamlit_class_type(name: &str) -> Option<&'static str> {
+    STREAMLIT_CLASSES.iter().find(|(path, _)| *path == name).map(|(_, type_name)| *type_name)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggestions_are_close_matches_only() {
-        let known = ["snowflake", "snowpark", "sql"];
-        assert_eq!(closest("SQL", &known), Some("sql"));
-        assert_eq!(closest("sqll", &known), Some("sql"));
-        assert_eq!(closest("snowflak", &known), Some("snowflake"));
-        assert_eq!(closest("snowprak", &known), Some("snowpark"));
-        assert_eq!(closest("postgres", &known), None);
-        assert_eq!(closest("", &known), None);
-    }
+/// The known name closest to `name`, if it is close enough to be a likely typo (the one rule of
+/// [`closest_name`](crate::closest_name), shared with configuration keys).
+fn closest(name: &str, known: &[&'static str]) -> Option<&'static str> {
+    crate::config_keys::closest_name(name, known)
 }

@@ -247,6 +247,16 @@ impl SecretsStore {
         Arc::as_ptr(&self.inner).addr()
     }
 
+    /// Streamlit's `config.toml` files, `~/.streamlit/config.toml` then the project's, whatever
+    /// the secrets search list is: for their settings other than `[secrets]`.
+    pub(crate) fn streamlit_config_files(&self) -> Vec<PathBuf> {
+        let sources = &self.inner.sources;
+        let mut files: Vec<PathBuf> =
+            sources.home.iter().chain([&sources.project]).map(|dir| dir.join(".streamlit/config.toml")).collect();
+        files.dedup();
+        files
+    }
+
     /// The search list as it stands now (explicit list, `config.toml`, or the defaults).
     pub fn paths(&self) -> Result<Vec<PathBuf>> {
         self.inner.sources.resolve()
