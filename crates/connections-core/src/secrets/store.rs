@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::env_export::{self, Exported};
 use super::load;
 use super::snapshot::Secrets;
 use super::sources::Sources;
@@ -51,7 +50,6 @@ pub struct SecretsStore {
 
 struct StoreInner {
     sources: Sources,
-    export_env: bool,
     watch: bool,
     debounce: Duration,
     /// Set once a load succeeded; lets readers skip the lock.
@@ -62,7 +60,6 @@ struct StoreInner {
 
 #[derive(Default)]
 struct State {
-    exported: Exported,
     watcher: Option<FileWatcher>,
     watch_started: bool,
 }
@@ -111,7 +108,6 @@ pub struct SecretsStoreBuilder {
     home: Option<PathBuf>,
     project: Option<PathBuf>,
     files: Option<Vec<PathBuf>>,
-    export_env: bool,
     watch: bool,
     debounce: Duration,
 }
@@ -144,17 +140,6 @@ impl SecretsStoreBuilder {
         self
     }
 
-    /// Exports top-level string and number secrets to the process environment after each load,
-    /// as Streamlit does (default: off).
-    ///
-    /// Writing the environment is only sound while no other thread reads or writes it: turn
-    /// this on only in a program that builds and loads the store before it starts threads, and
-    /// does not watch (a reload runs on the watcher's thread).
-    pub fn export_env(mut self, export: bool) -> Self {
-        self.export_env = export;
-        self
-    }
-
     /// Watches the secrets files and reloads on change (default: off for a built store, on for
     /// the process-wide one).
     pub fn watch(mut self, watch: bool) -> Self {
@@ -177,7 +162,6 @@ impl SecretsStoreBuilder {
         let sources = Sources { home, project, explicit: self.files };
         let inner = StoreInner {
             sources,
-            export_env: self.export_env,
             watch: self.watch,
             debounce: self.debounce,
             loaded: AtomicBool::new(false),
@@ -191,14 +175,7 @@ impl SecretsStoreBuilder {
 impl SecretsStore {
     /// Starts configuring a store.
     pub fn builder() -> SecretsStoreBuilder {
-        SecretsStoreBuilder {
-            home: None,
-            project: None,
-            files: None,
-            export_env: false,
-            watch: false,
-            debounce: DEFAULT_DEBOUNCE,
-        }
+        SecretsStoreBuilder { home: None, project: None, files: None, watch: false, debounce: DEFAULT_DEBOUNCE }
     }
 
     /// The current snapshot, loading it first if no load has succeeded yet.
@@ -297,14 +274,11 @@ impl StoreInner {
     }
 
     /// Makes a read the current state: publishes a good one, reports a failed one.
-    fn apply(&self, state: &mut State, read: Result<Secrets>) -> Result<Secrets> {
+    /// `_locked` proves the caller holds the state lock, so reloads publish one at a time.
+    fn apply(&self, _locked: &mut State, read: Result<Secrets>) -> Result<Secrets> {
         let was_loaded = self.loaded.load(Ordering::Acquire);
         match read {
             Ok(secrets) => {
-                if self.export_env {
-                    let next = env_export::exportable(secrets.as_table());
-                    state.exported = env_export::replace(&state.exported, next);
-                }
                 self.publish(secrets.clone());
                 self.loaded.store(true, Ordering::Release);
                 Ok(secrets)
@@ -391,7 +365,6 @@ impl fmt::Debug for SecretsStore {
         f.debug_struct("SecretsStore")
             .field("sources", &self.inner.sources)
             .field("watch", &self.inner.watch)
-            .field("export_env", &self.inner.export_env)
             .field("loaded", &self.is_loaded())
             .field("secrets", &status.secrets)
             .field("last_error", &status.error)
