@@ -50,24 +50,27 @@ key = "value"
     assert_eq!(s.get_str("string").unwrap(), "text");
     assert_eq!(s.get_str("literal").unwrap(), r"C:\path");
     assert_eq!(s.get_str("multiline").unwrap(), "two\nlines");
-    assert_eq!(s.get("int").and_then(Value::as_integer), Some(-42));
-    assert_eq!(s.get("hex").and_then(Value::as_integer), Some(255));
-    assert_eq!(s.get("float").and_then(Value::as_float), Some(6.5e-3));
-    assert_eq!(s.get("bool").and_then(Value::as_bool), Some(true));
+    assert_eq!(s.get("int").unwrap().and_then(Value::as_integer), Some(-42));
+    assert_eq!(s.get("hex").unwrap().and_then(Value::as_integer), Some(255));
+    assert_eq!(s.get("float").unwrap().and_then(Value::as_float), Some(6.5e-3));
+    assert_eq!(s.get("bool").unwrap().and_then(Value::as_bool), Some(true));
     for (key, text) in [
         ("offset_datetime", "1979-05-27T07:32:00Z"),
         ("local_datetime", "1979-05-27T07:32:00"),
         ("local_date", "1979-05-27"),
         ("local_time", "07:32:00"),
     ] {
-        let value = s.get(key).and_then(Value::as_datetime).unwrap_or_else(|| panic!("{key} is a datetime"));
+        let value = s.get(key).unwrap().and_then(Value::as_datetime).unwrap_or_else(|| panic!("{key} is a datetime"));
         assert_eq!(value.to_string(), text);
     }
-    assert_eq!(s.get("array").and_then(Value::as_array).map(Vec::len), Some(3));
-    assert_eq!(s.get("mixed").and_then(|v| v.get(2)).and_then(|t| t.get("k")).and_then(Value::as_str), Some("v"));
+    assert_eq!(s.get("array").unwrap().and_then(Value::as_array).map(Vec::len), Some(3));
+    assert_eq!(
+        s.get("mixed").unwrap().and_then(|v| v.get(2)).and_then(|t| t.get("k")).and_then(Value::as_str),
+        Some("v")
+    );
     assert_eq!(s.get_str("inline.user").unwrap(), "u");
-    assert_eq!(s.get(r#"site."google.com""#).and_then(Value::as_bool), Some(true));
-    assert_eq!(s.get("dotted.a.b").and_then(Value::as_integer), Some(1));
+    assert_eq!(s.get(r#"site."google.com""#).unwrap().and_then(Value::as_bool), Some(true));
+    assert_eq!(s.get("dotted.a.b").unwrap().and_then(Value::as_integer), Some(1));
     assert_eq!(s.get_str("nested.deeper.key").unwrap(), "value");
     let keys: Vec<&str> = s.keys().collect();
     assert_eq!(keys[..3], ["string", "literal", "multiline"], "file order is kept");
@@ -108,10 +111,10 @@ fn global_and_project_merge_per_key_and_per_connection() {
     // ... but one connection's section comes whole from one file
     let shared = s.connection("shared").unwrap();
     assert_eq!(shared.get_str("url").unwrap(), "p");
-    assert!(shared.get("pool").is_none(), "never stitched from two files");
+    assert!(shared.get("pool").unwrap().is_none(), "never stitched from two files");
     assert_eq!(shared.origin(), Some(p.project_secrets().as_path()));
-    assert_eq!(s.origin("connections.global_only.url"), Some(p.global_secrets().as_path()));
-    assert_eq!(s.origin("region"), Some(p.global_secrets().as_path()));
+    assert_eq!(s.origin("connections.global_only.url").unwrap(), Some(p.global_secrets().as_path()));
+    assert_eq!(s.origin("region").unwrap(), Some(p.global_secrets().as_path()));
     assert_eq!(s.files(), [p.global_secrets(), p.project_secrets()]);
 }
 
@@ -127,8 +130,8 @@ fn config_toml_files_replace_the_default_list() {
     assert_eq!(store.paths().unwrap(), [p.project().join("conf/a.toml"), p.project().join("conf/b.toml")]);
     let s = store.load().unwrap();
     assert_eq!(s.get_str("key").unwrap(), "b");
-    assert!(s.contains("only_a"));
-    assert!(!s.contains("from_default"), "the configured list replaces the default one");
+    assert!(s.contains("only_a").unwrap());
+    assert!(!s.contains("from_default").unwrap(), "the configured list replaces the default one");
 }
 
 #[test]
@@ -137,7 +140,7 @@ fn explicit_files_replace_everything() {
     p.write(p.project_secrets(), "default = 1\n");
     p.write(p.project().join("x.toml"), "x = 1\n");
     let s = p.builder().files(["x.toml", "missing.toml"]).build().load().unwrap();
-    assert!(s.contains("x") && !s.contains("default"));
+    assert!(s.contains("x").unwrap() && !s.contains("default").unwrap());
 }
 
 #[test]
@@ -153,7 +156,7 @@ fn directory_of_secrets() {
     assert_eq!(s.get_str("api_key").unwrap(), "sk-live", "one file: the value itself, trimmed");
     assert_eq!(s.get_str("db.username").unwrap(), "admin");
     assert_eq!(s.get_str("db.password").unwrap(), "pw");
-    assert!(s.get("db.nested").is_none(), "sub-sub-folders are ignored");
+    assert!(s.get("db.nested").unwrap().is_none(), "sub-sub-folders are ignored");
     assert_eq!(s.get_str(r#"".hidden""#).unwrap(), "dot", "hidden files count");
 
     p.write(dir.join("stray.txt"), "not in a folder");
@@ -167,7 +170,7 @@ fn invalid_path_is_an_error_but_a_missing_toml_is_skipped() {
     let p = Project::new();
     p.write(p.project().join("ok.toml"), "a = 1\n");
     let s = p.builder().files(["ok.toml", "missing.toml"]).build().load().unwrap();
-    assert!(s.contains("a"));
+    assert!(s.contains("a").unwrap());
     let err = p.builder().files(["ok.toml", "missing-dir"]).build().load().unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -275,7 +278,7 @@ fn section_change_ignores_key_order_and_other_sections() {
     assert!(!before.connection_changed(&after, "a"), "reordered keys are no change");
     assert!(before.connection_changed(&after, "b"));
     assert!(!before.connection_changed(&after, "absent"));
-    assert!(before.changed_at(&after, "root"));
+    assert!(before.changed_at(&after, "root").unwrap());
     p.write(p.project_secrets(), "root = 2\n[connections.b]\nz = 2\n");
     assert!(after.connection_changed(&store.reload().unwrap(), "a"), "a removed section is a change");
 }
@@ -335,10 +338,13 @@ fn a_file_created_after_start_is_picked_up() {
     p.write(p.global_secrets(), "g = 1\n");
     std::fs::create_dir_all(p.project()).unwrap();
     let store = p.watching_store();
-    assert!(!store.load().is_ok_and(|s| s.contains("p")));
+    assert!(!store.load().is_ok_and(|s| s.contains("p").unwrap()));
     // neither ./.streamlit nor the file exists yet
     p.write(p.project_secrets(), "p = 2\n");
-    assert!(eventually(WAIT, || store.load().is_ok_and(|s| s.contains("p"))), "the new file was not picked up");
+    assert!(
+        eventually(WAIT, || store.load().is_ok_and(|s| s.contains("p").unwrap())),
+        "the new file was not picked up"
+    );
     assert_eq!(store.status().generation(), 2);
 }
 
@@ -350,7 +356,7 @@ fn a_store_that_could_not_load_recovers_when_the_file_appears() {
     assert!(matches!(store.load(), Err(Error::SecretsNotFound { .. })));
     p.write(p.project_secrets(), "late = true\n");
     assert!(eventually(WAIT, || store.is_loaded()));
-    assert!(store.load().unwrap().contains("late"));
+    assert!(store.load().unwrap().contains("late").unwrap());
 }
 
 #[test]
@@ -422,4 +428,93 @@ fn process_wide_store_can_be_installed_once() {
     connections::set_secrets_store(store.clone()).unwrap();
     assert_eq!(connections::secrets().unwrap().get_str("OpenAI_key").unwrap(), "sk-test");
     assert!(connections::set_secrets_store(store).is_err(), "already in use");
+}
+
+#[test]
+fn key_paths_address_array_items_and_quoted_keys() {
+    let p = Project::new();
+    p.write(
+        p.project_secrets(),
+        r#"
+matrix = [[1, 2], [3, 4]]
+[[servers]]
+name = "alpha"
+[[servers]]
+name = "beta"
+ports = [80, 443]
+[connections."my.db"]
+url = "sqlite://"
+[connections.'say "hi"']
+url = "quoted"
+[connections.'back\slash']
+url = "back"
+"#,
+    );
+    let s = p.store().load().unwrap();
+    assert_eq!(s.get_str("servers[0].name").unwrap(), "alpha");
+    assert_eq!(s.get_str("servers[1].name").unwrap(), "beta");
+    assert_eq!(s.get("servers[1].ports[1]").unwrap().and_then(Value::as_integer), Some(443));
+    assert_eq!(s.get("matrix[1][0]").unwrap().and_then(Value::as_integer), Some(3));
+    assert_eq!(s.get("servers[2]").unwrap(), None);
+    assert!(s.contains("servers[1]").unwrap());
+    assert_eq!(s.get_str(r#"connections."my.db".url"#).unwrap(), "sqlite://");
+    assert_eq!(s.get_str("connections.'my.db'.url").unwrap(), "sqlite://");
+    assert_eq!(s.get_str(r#"connections."say \"hi\"".url"#).unwrap(), "quoted");
+    assert_eq!(s.get_str(r#"connections."back\\slash".url"#).unwrap(), "back");
+    assert!(s.origin("servers[0].name").unwrap().is_some());
+    let server: BTreeMap<String, String> = s.extract("servers[0]").unwrap();
+    assert_eq!(server["name"], "alpha");
+    let section = s.section("servers[1]").unwrap();
+    assert_eq!(section.path(), "servers[1]");
+    assert_eq!(section.get("ports[0]").unwrap().and_then(Value::as_integer), Some(80));
+    // a missing item names the path as written
+    let err = s.get_str("servers[5].name").unwrap_err();
+    assert!(err.to_string().starts_with("no secret `servers[5].name` in "), "{err}");
+    let err = s.get_str(r#"connections."say \"hi\"".user"#).unwrap_err();
+    assert!(err.to_string().starts_with(r#"no secret `connections."say \"hi\"".user` in "#), "{err}");
+}
+
+#[test]
+fn malformed_paths_are_errors_in_every_accessor() {
+    let p = Project::new();
+    p.write(p.project_secrets(), "a = 1\n[t]\nk = 'v'\n");
+    let s = p.store().load().unwrap();
+    let section = s.section("t").unwrap();
+    for bad in ["a..b", "a[", "a[x]", r#""unterminated"#, "a[0", "a.", ""] {
+        let is_path_error = |r: Result<(), Error>| matches!(r, Err(Error::KeyPath { .. }));
+        if !bad.is_empty() {
+            assert!(is_path_error(s.get(bad).map(drop)), "get {bad}");
+            assert!(is_path_error(s.contains(bad).map(drop)), "contains {bad}");
+            assert!(is_path_error(s.origin(bad).map(drop)), "origin {bad}");
+            assert!(is_path_error(s.changed_at(&s, bad).map(drop)), "changed_at {bad}");
+            assert!(is_path_error(s.section(bad).map(drop)), "section {bad}");
+            assert!(is_path_error(s.extract::<Value>(bad).map(drop)), "extract {bad}");
+            assert!(is_path_error(section.get(bad).map(drop)), "section.get {bad}");
+            assert!(is_path_error(section.extract::<Value>(bad).map(drop)), "section.extract {bad}");
+            assert!(is_path_error(section.get_str(bad).map(drop)), "section.get_str {bad}");
+        }
+        // "" names the root, which is no single value
+        assert!(is_path_error(s.require(bad).map(drop)), "require {bad}");
+        assert!(is_path_error(s.get_str(bad).map(drop)), "get_str {bad}");
+    }
+    let err = s.get("a[x]").unwrap_err();
+    assert_eq!(err.to_string(), r#"invalid key path "a[x]": an array index must be a number, as in `[0]`"#);
+}
+
+#[test]
+fn a_connection_entry_that_is_not_a_table_says_so() {
+    let p = Project::new();
+    p.write(p.project_secrets(), "[connections]\nc = 5\n[connections.ok]\nurl = 'u'\n");
+    let s = p.store().load().unwrap();
+    let err = s.try_connection("c").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("secret `connections.c` (from {}): found an integer, expected a table", p.project_secrets().display())
+    );
+    assert!(s.try_connection("ok").unwrap().is_some());
+    assert!(s.try_connection("absent").unwrap().is_none());
+    p.write(p.project_secrets(), "connections = 'oops'\n");
+    let err = p.store().load().unwrap().try_connection("c").unwrap_err();
+    assert!(err.to_string().starts_with("secret `connections` (from "), "{err}");
+    assert!(err.to_string().ends_with("found a string, expected a table"), "{err}");
 }

@@ -204,7 +204,7 @@ fn resolve_type(name: &str, explicit: Option<&str>, store: &SecretsStore) -> Res
         Err(other) => return Err(other),
     };
     let Some(section) = secrets.connection(name) else { return Err(Error::NoType { name: name.to_owned() }) };
-    match section.get("type") {
+    match section.get("type")? {
         None => Err(Error::NoType { name: name.to_owned() }),
         Some(Value::String(type_name)) => registry::lookup(type_name),
         Some(other) => Err(Error::Config {

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use toml::{Table, Value};
 
+use super::key_path::Segment;
 use super::load::SourceFile;
 
 /// The key holding one table per connection.
@@ -21,13 +22,12 @@ pub(crate) struct Origins {
 
 impl Origins {
     /// The index of the file that supplied the value at `keys`, if any file did.
-    pub(crate) fn of<S: AsRef<str>>(&self, keys: &[S]) -> Option<usize> {
-        match keys {
-            [] => None,
-            [top, name, ..] if top.as_ref() == CONNECTIONS && self.connections.contains_key(name.as_ref()) => {
-                self.connections.get(name.as_ref()).copied()
-            }
-            [top, ..] => self.top.get(top.as_ref()).copied(),
+    pub(crate) fn of(&self, keys: &[Segment]) -> Option<usize> {
+        let top = keys.first()?.as_key()?;
+        let name = keys.get(1).and_then(Segment::as_key);
+        match name.and_then(|name| self.connections.get(name)) {
+            Some(index) if top == CONNECTIONS => Some(*index),
+            _ => self.top.get(top).copied(),
         }
     }
 }
@@ -68,6 +68,10 @@ mod tests {
     use proptest::prelude::*;
     use std::path::PathBuf;
 
+    fn segs(keys: &[&str]) -> Vec<Segment> {
+        keys.iter().map(|k| Segment::key(*k)).collect()
+    }
+
     fn file(name: &str, toml: &str) -> SourceFile {
         SourceFile { path: PathBuf::from(name), table: toml.parse().unwrap() }
     }
@@ -84,10 +88,10 @@ mod tests {
         assert_eq!(conns["one"].as_table().unwrap().len(), 1);
         assert_eq!(conns["one"]["url"].as_str(), Some("p1"));
         assert_eq!(conns["two"]["url"].as_str(), Some("g2"));
-        assert_eq!(origins.of(&["connections", "one", "url"]), Some(1));
-        assert_eq!(origins.of(&["connections", "two"]), Some(0));
-        assert_eq!(origins.of(&["b"]), Some(1));
-        assert_eq!(origins.of(&["a"]), Some(0));
+        assert_eq!(origins.of(&segs(&["connections", "one", "url"])), Some(1));
+        assert_eq!(origins.of(&segs(&["connections", "two"])), Some(0));
+        assert_eq!(origins.of(&segs(&["b"])), Some(1));
+        assert_eq!(origins.of(&segs(&["a"])), Some(0));
         // first-appearance order is kept
         let keys: Vec<&str> = merged.keys().map(String::as_str).collect();
         assert_eq!(keys, ["a", "b", CONNECTIONS]);
@@ -98,7 +102,7 @@ mod tests {
         let (merged, origins) =
             merge(&[file("g", "[connections.one]\nurl = 'x'\n"), file("p", "connections = 'oops'\n")]);
         assert_eq!(merged[CONNECTIONS].as_str(), Some("oops"));
-        assert_eq!(origins.of(&["connections", "one"]), Some(1));
+        assert_eq!(origins.of(&segs(&["connections", "one"])), Some(1));
         let (merged, _) = merge(&[file("g", "connections = 'oops'\n"), file("p", "[connections.one]\nurl = 'x'\n")]);
         assert!(merged[CONNECTIONS].is_table());
     }
@@ -133,7 +137,7 @@ mod tests {
             for key in ["a", "b", "c", "d"] {
                 let last = sources.iter().enumerate().rev().find(|(_, f)| f.table.contains_key(key));
                 prop_assert_eq!(merged.get(key), last.map(|(_, f)| &f.table[key]));
-                prop_assert_eq!(origins.of(&[key]), last.map(|(i, _)| i));
+                prop_assert_eq!(origins.of(&segs(&[key])), last.map(|(i, _)| i));
             }
             for name in ["x", "y", "z"] {
                 let last = sources.iter().enumerate().rev().find(|(_, f)| {
@@ -142,7 +146,7 @@ mod tests {
                 let got = merged.get(CONNECTIONS).and_then(|c| c.get(name));
                 prop_assert_eq!(got, last.map(|(_, f)| &f.table[CONNECTIONS][name]));
                 if let Some((i, _)) = last {
-                    prop_assert_eq!(origins.of(&[CONNECTIONS, name]), Some(i));
+                    prop_assert_eq!(origins.of(&segs(&[CONNECTIONS, name])), Some(i));
                 }
             }
         }
