@@ -518,3 +518,81 @@ fn a_connection_entry_that_is_not_a_table_says_so() {
     assert!(err.to_string().starts_with("secret `connections` (from "), "{err}");
     assert!(err.to_string().ends_with("found a string, expected a table"), "{err}");
 }
+
+/// A type whose `Deserialize` quotes the text it rejects, as many real types do.
+#[derive(Debug)]
+struct Quoting;
+
+impl<'de> Deserialize<'de> for Quoting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Err(serde::de::Error::custom(format!("cannot use {text:?} (raw: {text}) (escaped: {})", text.escape_default())))
+    }
+}
+
+#[test]
+fn extract_errors_mask_values_of_every_shape() {
+    let shapes = [
+        "line one\nline two secret-A1",
+        r#"has "double" quotes secret-B2"#,
+        "it's single secret-C3",
+        r"back\slash\n secret-D4",
+        "tab\there\u{7}bell secret-E5",
+        "\u{e9}t\u{e9} \u{1F512} secret-F6",
+    ];
+    let p = Project::new();
+    let (mut top, mut tables) = (String::new(), String::new());
+    for (i, shape) in shapes.iter().enumerate() {
+        let quoted = Value::String((*shape).to_owned()).to_string();
+        top.push_str(&format!("s{i} = {quoted}\nlist{i} = [{quoted}]\n"));
+        tables.push_str(&format!("[t{i}]\nport = {quoted}\nmode = {quoted}\n"));
+    }
+    let file = top + &tables;
+    p.write(p.project_secrets(), file);
+    let s = p.store().load().unwrap();
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Port {
+        port: u16,
+    }
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    enum Mode {
+        Fast,
+    }
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct WithMode {
+        mode: Mode,
+    }
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct WithQuoting {
+        port: Quoting,
+    }
+    for i in 0..shapes.len() {
+        let errors = [
+            s.extract::<Port>(&format!("t{i}")).unwrap_err(),
+            s.extract::<WithMode>(&format!("t{i}")).unwrap_err(),
+            s.extract::<Mode>(&format!("s{i}")).unwrap_err(),
+            s.extract::<u32>(&format!("s{i}")).unwrap_err(),
+            s.extract::<Quoting>(&format!("s{i}")).unwrap_err(),
+            s.extract::<Vec<Quoting>>(&format!("list{i}")).unwrap_err(),
+            s.extract::<WithQuoting>(&format!("t{i}")).unwrap_err(),
+            s.section(&format!("t{i}")).unwrap().extract::<WithQuoting>("").unwrap_err(),
+            s.connection("absent")
+                .map_or_else(|| s.extract::<BTreeMap<String, Quoting>>("").unwrap_err(), |_| panic!()),
+        ];
+        for err in &errors {
+            let shown = format!("{err} {err:?}");
+            let marker = &shapes[i][shapes[i].len() - 9..];
+            assert!(!shown.contains(marker), "shape {i} leaked: {shown}");
+            for line in shapes[i].lines() {
+                assert!(!shown.contains(line), "shape {i} leaked a line: {shown}");
+            }
+        }
+        assert!(errors[5].to_string().starts_with(&format!("secret `list{i}[0]` (from ")), "{}", errors[5]);
+        assert!(errors[4].to_string().contains("cannot use *** (raw: ***)"), "{}", errors[4]);
+    }
+}
