@@ -596,3 +596,35 @@ fn extract_errors_mask_values_of_every_shape() {
         assert!(errors[4].to_string().contains("cannot use *** (raw: ***)"), "{}", errors[4]);
     }
 }
+
+/// Whether no snapshot arrives for a while.
+async fn quiet(changes: &mut connections::SecretsChanges) -> bool {
+    tokio::time::timeout(Duration::from_millis(400), changes.next()).await.is_err()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_yields_only_new_snapshots_not_reload_errors() {
+    let p = Project::new();
+    p.write(p.project_secrets(), "k = 'one'\n");
+    let store = p.watching_store();
+    store.load().unwrap();
+    let mut changes = store.changed();
+    // a malformed edit: reported in the status, not yielded
+    p.write(p.project_secrets(), "k = 'unterminated\n");
+    let reported = tokio::task::spawn_blocking({
+        let store = store.clone();
+        move || eventually(WAIT, || store.last_error().is_some())
+    });
+    assert!(reported.await.unwrap(), "the malformed edit was not reported");
+    assert!(quiet(&mut changes).await, "a reload error was yielded as a change");
+    assert!(changes.try_next().is_none());
+    // the fix: yielded once
+    p.write(p.project_secrets(), "k = 'two'\n");
+    let snapshot = tokio::time::timeout(WAIT, changes.next()).await.expect("the fix was yielded").unwrap();
+    assert_eq!(snapshot.get_str("k").unwrap(), "two");
+    assert!(store.last_error().is_none());
+    // a comment only: nothing new
+    p.write(p.project_secrets(), "k = 'two' # same value\n");
+    assert!(quiet(&mut changes).await, "an edit without a new value was yielded");
+    drop(store);
+}

@@ -209,6 +209,39 @@ impl SecretsStore {
         self.inner.published.subscribe()
     }
 
+    /// A subscription to new snapshots: each [`SecretsChanges::next`] waits for the next snapshot
+    /// published after the previous one (or after this call), for applications that react to
+    /// edits. Reload errors are not mixed in: they stay observable through
+    /// [`status`](Self::status), [`last_error`](Self::last_error) and
+    /// [`subscribe`](Self::subscribe). A burst of changes between two calls yields the latest
+    /// snapshot once.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let file = dir.path().join("secrets.toml");
+    /// std::fs::write(&file, "greeting = \"hello\"\n")?;
+    /// let store = connections_core::SecretsStore::builder().files([&file]).build();
+    /// store.load()?;
+    /// let mut changes = store.changed();
+    ///
+    /// std::fs::write(&file, "greeting = \"hello\n")?; // a malformed edit: no new snapshot
+    /// assert!(store.reload().is_err());
+    /// assert!(store.last_error().is_some()); // the error is in the status
+    /// std::fs::write(&file, "greeting = \"bonjour\"\n")?; // fixed
+    /// store.reload()?; // a watching store (`.watch(true)`) does this on its own
+    ///
+    /// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    /// let new = runtime.block_on(changes.next()).expect("the store is alive");
+    /// assert_eq!(new.get_str("greeting")?, "bonjour");
+    /// # Ok(()) }
+    /// ```
+    pub fn changed(&self) -> SecretsChanges {
+        let updates = self.inner.published.subscribe();
+        let seen = updates.borrow().generation;
+        SecretsChanges { updates, seen }
+    }
+
     /// The current status: last good snapshot and last reload error.
     pub fn status(&self) -> SecretsStatus {
         self.inner.published.borrow().clone()
@@ -369,6 +402,45 @@ impl fmt::Debug for SecretsStore {
             .field("secrets", &status.secrets)
             .field("last_error", &status.error)
             .finish()
+    }
+}
+
+/// New snapshots of a [`SecretsStore`], from [`SecretsStore::changed`].
+pub struct SecretsChanges {
+    updates: watch::Receiver<SecretsStatus>,
+    /// The generation of the last snapshot handed out (or current at subscription).
+    seen: u64,
+}
+
+impl SecretsChanges {
+    /// Waits for a snapshot newer than the last one this subscription saw and returns it;
+    /// `None` once the store is gone. Failed reloads do not wake it.
+    pub async fn next(&mut self) -> Option<Secrets> {
+        loop {
+            {
+                let status = self.updates.borrow_and_update();
+                if status.generation > self.seen {
+                    self.seen = status.generation;
+                    return Some(status.secrets.clone());
+                }
+            }
+            self.updates.changed().await.ok()?;
+        }
+    }
+
+    /// A newer snapshot if one was published since the last one seen, without waiting.
+    pub fn try_next(&mut self) -> Option<Secrets> {
+        let status = self.updates.borrow_and_update();
+        (status.generation > self.seen).then(|| {
+            self.seen = status.generation;
+            status.secrets.clone()
+        })
+    }
+}
+
+impl fmt::Debug for SecretsChanges {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretsChanges").field("seen_generation", &self.seen).finish_non_exhaustive()
     }
 }
 
