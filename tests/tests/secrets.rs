@@ -628,3 +628,52 @@ async fn changed_yields_only_new_snapshots_not_reload_errors() {
     assert!(quiet(&mut changes).await, "an edit without a new value was yielded");
     drop(store);
 }
+
+/// Loads `store` on another thread; the result, or `None` if it takes longer than `limit`.
+fn load_within(store: &SecretsStore, limit: Duration) -> Option<Result<connections::Secrets, Error>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let store = store.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(store.load());
+    });
+    rx.recv_timeout(limit).ok()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_a_device_is_an_error_naming_the_path_not_a_hang() {
+    let p = Project::new();
+    std::fs::create_dir_all(p.project().join(".streamlit")).unwrap();
+    let fifo = p.project_secrets();
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    let err = load_within(&p.store(), Duration::from_secs(5)).expect("loading a FIFO hung").unwrap_err();
+    assert!(matches!(err, Error::Read { .. }), "{err:?}");
+    assert_eq!(err.to_string(), format!("cannot read {}", fifo.display()));
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert_eq!(cause, "a FIFO (named pipe), not a regular file");
+
+    // /dev/zero given as `x.toml` (through a link, as a configured path would be)
+    let zero = p.project().join("x.toml");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let store = SecretsStore::builder().files([&zero]).build();
+    let err = load_within(&store, Duration::from_secs(5)).expect("loading /dev/zero hung").unwrap_err();
+    assert_eq!(err.to_string(), format!("cannot read {}", zero.display()));
+    assert_eq!(std::error::Error::source(&err).unwrap().to_string(), "a character device, not a regular file");
+
+    // also from async code, on either kind of runtime (the read leaves the worker)
+    for multi in [true, false] {
+        let mut builder = if multi {
+            tokio::runtime::Builder::new_multi_thread()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+        };
+        let runtime = builder.enable_all().build().unwrap();
+        let store = p.store();
+        let result = runtime.block_on(async move { tokio::spawn(async move { store.load() }).await.unwrap() });
+        assert!(matches!(result, Err(Error::Read { .. })), "{result:?}");
+    }
+}

@@ -269,7 +269,16 @@ impl StoreInner {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Reads every path. Blocking file I/O: on a worker of a multi-threaded tokio runtime (a
+    /// first `secrets()` from async code) the worker's other tasks move to another thread for
+    /// the duration ([`tokio::task::block_in_place`]), so the runtime keeps running.
     fn read_all(&self) -> Result<Secrets> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let on_worker = Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+        if on_worker { tokio::task::block_in_place(|| self.read_all_now()) } else { self.read_all_now() }
+    }
+
+    fn read_all_now(&self) -> Result<Secrets> {
         let paths = self.sources.resolve()?;
         let mut files = Vec::new();
         for path in &paths {
