@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::items_after_statements)] // test code
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use connections::toml::Value;
@@ -544,8 +545,8 @@ fn extract_errors_mask_values_of_every_shape() {
     let (mut top, mut tables) = (String::new(), String::new());
     for (i, shape) in shapes.iter().enumerate() {
         let quoted = Value::String((*shape).to_owned()).to_string();
-        top.push_str(&format!("s{i} = {quoted}\nlist{i} = [{quoted}]\n"));
-        tables.push_str(&format!("[t{i}]\nport = {quoted}\nmode = {quoted}\n"));
+        write!(top, "s{i} = {quoted}\nlist{i} = [{quoted}]\n").unwrap();
+        write!(tables, "[t{i}]\nport = {quoted}\nmode = {quoted}\n").unwrap();
     }
     let file = top + &tables;
     p.write(p.project_secrets(), file);
@@ -581,8 +582,7 @@ fn extract_errors_mask_values_of_every_shape() {
             s.extract::<Vec<Quoting>>(&format!("list{i}")).unwrap_err(),
             s.extract::<WithQuoting>(&format!("t{i}")).unwrap_err(),
             s.section(&format!("t{i}")).unwrap().extract::<WithQuoting>("").unwrap_err(),
-            s.connection("absent")
-                .map_or_else(|| s.extract::<BTreeMap<String, Quoting>>("").unwrap_err(), |_| panic!()),
+            s.extract::<BTreeMap<String, (Quoting, u8)>>("").unwrap_err(),
         ];
         for err in &errors {
             let shown = format!("{err} {err:?}");

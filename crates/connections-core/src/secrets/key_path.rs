@@ -156,14 +156,6 @@ pub(crate) fn join(segments: &[Segment]) -> String {
     out
 }
 
-/// Shows one key (a connection name, a table key) in a message: bare when it is a TOML bare key,
-/// otherwise quoted with control characters escaped.
-pub(crate) fn show_key(key: &str) -> String {
-    let mut out = String::new();
-    push_key(&mut out, key);
-    out
-}
-
 fn push_key(out: &mut String, key: &str) {
     let bare = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if bare {

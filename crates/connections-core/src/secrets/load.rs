@@ -9,7 +9,7 @@ use toml::{Table, Value};
 use crate::error::{Error, Result};
 
 /// The secrets read from one configured path.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct SourceFile {
     /// The configured path (a file or a directory).
     pub(crate) path: PathBuf,

@@ -1,6 +1,7 @@
 //! The merge rule: later files win per top-level key, and inside `[connections]` per connection.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use toml::{Table, Value};
 
@@ -33,19 +34,24 @@ impl Origins {
 }
 
 /// Merges files in order; see the module documentation for the rule. Keys keep the position of
-/// their first appearance.
-pub(crate) fn merge(files: &[SourceFile]) -> (Table, Origins) {
+/// their first appearance. Values are moved, never copied: merging costs no memory beyond the
+/// tables read. Returns the merged table, where each unit came from, and the files' paths.
+pub(crate) fn merge(files: Vec<SourceFile>) -> (Table, Origins, Vec<PathBuf>) {
     let mut merged = Table::new();
     let mut origins = Origins::default();
-    for (index, file) in files.iter().enumerate() {
-        for (key, value) in &file.table {
+    let mut paths = Vec::with_capacity(files.len());
+    for (index, file) in files.into_iter().enumerate() {
+        paths.push(file.path);
+        for (key, value) in file.table {
             let both_tables =
                 key == CONNECTIONS && value.is_table() && merged.get(CONNECTIONS).is_some_and(Value::is_table);
             if both_tables {
-                let Some(Value::Table(into)) = merged.get_mut(CONNECTIONS) else { continue };
-                for (name, section) in value.as_table().into_iter().flatten() {
-                    into.insert(name.clone(), section.clone());
+                let (Some(Value::Table(into)), Value::Table(sections)) = (merged.get_mut(CONNECTIONS), value) else {
+                    continue;
+                };
+                for (name, section) in sections {
                     origins.connections.insert(name.clone(), index);
+                    into.insert(name, section);
                 }
             } else {
                 if key == CONNECTIONS {
@@ -54,19 +60,18 @@ pub(crate) fn merge(files: &[SourceFile]) -> (Table, Origins) {
                         origins.connections.insert(name.clone(), index);
                     }
                 }
-                merged.insert(key.clone(), value.clone());
                 origins.top.insert(key.clone(), index);
+                merged.insert(key, value);
             }
         }
     }
-    (merged, origins)
+    (merged, origins, paths)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::path::PathBuf;
 
     fn segs(keys: &[&str]) -> Vec<Segment> {
         keys.iter().map(|k| Segment::key(*k)).collect()
@@ -80,7 +85,7 @@ mod tests {
     fn later_file_wins_per_key_and_per_connection() {
         let global = file("g", "a = 1\nb = 2\n[connections.one]\nurl = 'g1'\nx = 1\n[connections.two]\nurl = 'g2'\n");
         let project = file("p", "b = 3\n[connections.one]\nurl = 'p1'\n");
-        let (merged, origins) = merge(&[global, project]);
+        let (merged, origins, _) = merge(vec![global, project]);
         assert_eq!(merged["a"].as_integer(), Some(1));
         assert_eq!(merged["b"].as_integer(), Some(3));
         let conns = merged[CONNECTIONS].as_table().unwrap();
@@ -99,11 +104,12 @@ mod tests {
 
     #[test]
     fn a_non_table_connections_value_replaces_the_whole_key() {
-        let (merged, origins) =
-            merge(&[file("g", "[connections.one]\nurl = 'x'\n"), file("p", "connections = 'oops'\n")]);
+        let (merged, origins, _) =
+            merge(vec![file("g", "[connections.one]\nurl = 'x'\n"), file("p", "connections = 'oops'\n")]);
         assert_eq!(merged[CONNECTIONS].as_str(), Some("oops"));
         assert_eq!(origins.of(&segs(&["connections", "one"])), Some(1));
-        let (merged, _) = merge(&[file("g", "connections = 'oops'\n"), file("p", "[connections.one]\nurl = 'x'\n")]);
+        let (merged, _, _) =
+            merge(vec![file("g", "connections = 'oops'\n"), file("p", "[connections.one]\nurl = 'x'\n")]);
         assert!(merged[CONNECTIONS].is_table());
     }
 
@@ -133,7 +139,7 @@ mod tests {
                 if !connections.is_empty() { table.insert(CONNECTIONS.into(), Value::Table(connections)); }
                 SourceFile { path: PathBuf::from(format!("f{i}")), table }
             }).collect();
-            let (merged, origins) = merge(&sources);
+            let (merged, origins, _) = merge(sources.clone());
             for key in ["a", "b", "c", "d"] {
                 let last = sources.iter().enumerate().rev().find(|(_, f)| f.table.contains_key(key));
                 prop_assert_eq!(merged.get(key), last.map(|(_, f)| &f.table[key]));

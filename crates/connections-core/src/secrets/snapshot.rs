@@ -56,8 +56,7 @@ impl Secrets {
     }
 
     pub(crate) fn from_files(files: Vec<SourceFile>) -> Self {
-        let (table, origins) = merge::merge(&files);
-        let files = files.into_iter().map(|f| f.path).collect();
+        let (table, origins, files) = merge::merge(files);
         Self { data: Arc::new(SecretsData { table, files, origins }) }
     }
 
