@@ -245,8 +245,8 @@ fn resolve_type(name: &str, store: &SecretsStore) -> Result<Opener> {
         Err(Error::SecretsNotFound { .. }) => return no_type(),
         Err(other) => return Err(other),
     };
-    let Some(section) = secrets.connection(name) else { return no_type() };
-    match section.get("type") {
+    let Some(section) = secrets.try_connection(name)? else { return no_type() };
+    match section.get("type")? {
         None => no_type(),
         Some(Value::String(type_name)) => registry::lookup(type_name).map(registry::ConnectionType::opener),
         Some(other) => Err(Error::Config {

@@ -40,7 +40,8 @@ pub use query_cache::{CacheStats, DEFAULT_BUDGET_BYTES, QueryCache, QueryKey, qu
 pub use registry::{ConnectionType, lookup as lookup_type, registered_names, registered_types};
 pub use retry::{RetryPolicy, retry};
 pub use secrets::{
-    Secrets, SecretsStatus, SecretsStore, SecretsStoreBuilder, Section, secrets, secrets_store, set_secrets_store,
+    Secrets, SecretsChanges, SecretsStatus, SecretsStore, SecretsStoreBuilder, Section, secrets, secrets_store,
+    set_secrets_store,
 };
 
 /// The `arrow` crate, at the version every `DataFrame` of the workspace uses.

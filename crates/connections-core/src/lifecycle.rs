@@ -141,7 +141,9 @@ impl<C: BaseConnection> ConnectionCore<C> {
     /// The configuration as it stands now: the current section with the options over it.
     pub fn params(&self) -> Result<ConnectParams> {
         let section = match self.store.load() {
-            Ok(secrets) => secrets.connection(&self.name),
+            Ok(secrets) => {
+                secrets.try_connection(&self.name).map_err(|e| e.for_connection(&self.name, C::TYPE_NAME))?
+            }
             Err(Error::SecretsNotFound { .. }) => None, // options alone can be enough
             Err(other) => return Err(other.for_connection(&self.name, C::TYPE_NAME)),
         };
@@ -276,7 +278,10 @@ impl<C: BaseConnection> ConnectionCore<C> {
     /// options alone are tried instead of them.
     fn connect_params(&self) -> Result<(ConnectParams, Option<Error>)> {
         let (section, unreadable) = match self.store.load() {
-            Ok(secrets) => (secrets.connection(&self.name), None),
+            // an entry that is not a table (`[connections] c = 5`) says so
+            Ok(secrets) => {
+                (secrets.try_connection(&self.name).map_err(|e| e.for_connection(&self.name, C::TYPE_NAME))?, None)
+            }
             Err(Error::SecretsNotFound { .. }) => (None, None), // options alone can be enough
             Err(error) if self.options.is_empty() => return Err(error.for_connection(&self.name, C::TYPE_NAME)),
             Err(error) => (None, Some(error)),

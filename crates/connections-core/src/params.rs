@@ -96,7 +96,7 @@ impl ConnectParams {
         if self.options.contains_key(key) {
             return Some(ConfigOrigin::Options);
         }
-        let section = self.section.as_ref().filter(|s| s.get(&quote(key)).is_some())?;
+        let section = self.section.as_ref().filter(|s| s.as_table().contains_key(key))?;
         section.origin().map(|path| ConfigOrigin::File(path.to_owned()))
     }
 
@@ -193,11 +193,6 @@ fn lookup<'a>(table: &'a Table, path: &[String]) -> Option<&'a Value> {
         value = value.get(key.as_str())?;
     }
     Some(value)
-}
-
-/// Quotes a single key for a key-path lookup.
-fn quote(key: &str) -> String {
-    if key.contains(['.', '"']) || key.is_empty() { format!("\"{key}\"") } else { key.to_owned() }
 }
 
 impl fmt::Debug for ConnectParams {

@@ -19,4 +19,6 @@ mod watch;
 pub(crate) use redact::RedactedTable;
 pub use snapshot::{Secrets, Section};
 pub(crate) use snapshot::{redacted_kind, to_figment_table};
-pub use store::{SecretsStatus, SecretsStore, SecretsStoreBuilder, secrets, secrets_store, set_secrets_store};
+pub use store::{
+    SecretsChanges, SecretsStatus, SecretsStore, SecretsStoreBuilder, secrets, secrets_store, set_secrets_store,
+};

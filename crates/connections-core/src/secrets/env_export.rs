@@ -1,23 +1,21 @@
-//! Opt-in export of top-level string and number secrets to the process environment, as
-//! Streamlit does for every app.
+//! Export of top-level string and number secrets to the process environment, as Streamlit does
+//! for every app: a one-time step an application takes in `main`, before it starts threads.
 //!
-//! `std::env::set_var` is unsafe in a program with several threads that read the environment,
-//! so this runs only when a store is built with `export_env(true)`, which an application should
-//! do before it starts threads (the CLI does).
+//! `std::env::set_var` is unsafe in a program where another thread may read or write the
+//! environment, so the export is an `unsafe fn` ([`Secrets::export_to_env`]) whose caller
+//! promises that no such thread exists. Nothing else writes the environment: not a load, not a
+//! reload, not the watcher, and no safe API.
 
 #![allow(unsafe_code)] // the one place that writes the process environment
 
-use std::collections::BTreeMap;
-
 use toml::{Table, Value};
 
-/// The variables a store exported, with the text it set, so a reload can take back only what
-/// nobody changed since.
-pub(crate) type Exported = BTreeMap<String, String>;
+use super::snapshot::Secrets;
 
-/// The variables Streamlit would export for these secrets: top-level strings, integers and
-/// floats (not booleans, dates, arrays or tables), formatted as Python's `str()` does.
-pub(crate) fn exportable(table: &Table) -> Exported {
+/// The variables Streamlit would export for these secrets, in key order: top-level strings,
+/// integers and floats (not booleans, dates, arrays or tables), formatted as Python's `str()`
+/// does.
+pub(crate) fn exportable(table: &Table) -> Vec<(String, String)> {
     table
         .iter()
         .filter_map(|(k, v)| {
@@ -32,21 +30,57 @@ pub(crate) fn exportable(table: &Table) -> Exported {
         .collect()
 }
 
-/// Removes what a previous export set, where the variable still holds that text, then exports
-/// the new values. Returns what is now exported.
-pub(crate) fn replace(previous: &Exported, next: Exported) -> Exported {
-    for (key, text) in previous {
-        if std::env::var_os(key).is_some_and(|now| now == text.as_str()) {
-            // SAFETY: opt-in; the store's owner promised (by calling `export_env(true)`) that no
-            // other thread reads or writes the environment concurrently.
-            unsafe { std::env::remove_var(key) };
+impl Secrets {
+    /// Copies the top-level string, integer and float secrets into the process environment, as
+    /// Streamlit does (`os.environ[key] = str(value)`), overwriting existing variables; returns
+    /// the names of the variables set.
+    ///
+    /// Floats are written as Python's `str()` writes them (`3.0`, `0.5`, `1e-07`, `inf`);
+    /// booleans, dates and times, arrays, tables and nested keys are not exported, nor are keys
+    /// that cannot name a variable (empty, or containing `=` or NUL).
+    ///
+    /// This is a one-time step for the start of `main`: the environment is never written by a
+    /// load, a reload or the file watcher, so a later change to the secrets does not reach the
+    /// exported variables (they keep the values exported here).
+    ///
+    /// # Safety
+    ///
+    /// Writing the environment is only sound while no other thread reads or writes it. Call this
+    /// before any thread exists that could: before building an async runtime, before spawning
+    /// threads, and with a snapshot loaded by a store that does not watch (a watching store,
+    /// such as the process-wide one behind `secrets()`, starts a watcher thread at its first
+    /// load). See [`std::env::set_var`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), connections_core::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let file = dir.path().join("secrets.toml");
+    /// # std::fs::write(&file, "API_TOKEN = \"t0k3n\"\nRATIO = 1e-7\n[db]\nurl = \"sqlite://\"\n").unwrap();
+    /// // first thing in `main`, before any runtime or thread exists
+    /// let secrets = connections_core::SecretsStore::builder().files([&file]).build().load()?;
+    /// // SAFETY: no other thread exists yet
+    /// let exported = unsafe { secrets.export_to_env() };
+    /// assert_eq!(exported, ["API_TOKEN", "RATIO"]);
+    /// assert_eq!(std::env::var("RATIO").unwrap(), "1e-07");
+    /// // ... then build the runtime and serve
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// A store's builder has no switch for this, so no load on a runtime worker or the watcher
+    /// thread can write the environment:
+    ///
+    /// ```compile_fail
+    /// let store = connections_core::SecretsStore::builder().export_env(true).build();
+    /// ```
+    pub unsafe fn export_to_env(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for (key, text) in exportable(self.as_table()) {
+            // SAFETY: the caller promises that no other thread reads or writes the environment.
+            unsafe { std::env::set_var(&key, text) };
+            names.push(key);
         }
+        names
     }
-    for (key, text) in &next {
-        // SAFETY: as above.
-        unsafe { std::env::set_var(key, text) };
-    }
-    next
 }
 
 /// `set_var` panics on an empty name or one containing `=` or NUL: such keys are not exported.
@@ -106,6 +140,6 @@ mod tests {
             "s = 'x'\ni = -3\nf = 3.0\nb = true\nd = 2024-01-01\na = [1]\n[t]\nk = 'v'\n".parse().unwrap();
         let exported = exportable(&table);
         let got: Vec<(&str, &str)> = exported.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        assert_eq!(got, [("f", "3.0"), ("i", "-3"), ("s", "x")]);
+        assert_eq!(got, [("s", "x"), ("i", "-3"), ("f", "3.0")]);
     }
 }

@@ -9,7 +9,7 @@ use toml::{Table, Value};
 use crate::error::{Error, Result};
 
 /// The secrets read from one configured path.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct SourceFile {
     /// The configured path (a file or a directory).
     pub(crate) path: PathBuf,
@@ -34,19 +34,64 @@ pub(crate) fn read_path(path: &Path) -> Result<Option<SourceFile>> {
 }
 
 /// Reads a UTF-8 text file; `Ok(None)` if it does not exist.
+///
+/// Only a regular file (or a link to one) is read: a FIFO, a socket or a device (`/dev/zero`
+/// named `x.toml`) is an error naming the path, checked before opening (opening a FIFO blocks
+/// until a writer appears; reading a device may never end) and again on the open handle.
 pub(crate) fn read_text(path: &Path) -> Result<Option<String>> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
+    let read_err = |source| Error::Read { path: path.to_owned(), source };
+    match fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => return Err(read_err(not_a_file(&meta))),
+        Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(Error::Read { path: path.to_owned(), source }),
+        Err(source) => return Err(read_err(source)),
+    }
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(read_err(source)),
     };
-    String::from_utf8(bytes).map(Some).map_err(|e| Error::Read {
-        path: path.to_owned(),
-        source: io::Error::new(
+    let meta = file.metadata().map_err(read_err)?;
+    if !meta.is_file() {
+        return Err(read_err(not_a_file(&meta)));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
+    io::Read::read_to_end(&mut file, &mut bytes).map_err(read_err)?;
+    String::from_utf8(bytes).map(Some).map_err(|e| {
+        read_err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
-        ),
+        ))
     })
+}
+
+/// The cause for a path that is not a regular file, naming what it is.
+fn not_a_file(meta: &fs::Metadata) -> io::Error {
+    let kind = meta.file_type();
+    let what = if kind.is_dir() {
+        "a directory"
+    } else {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt as _;
+            if kind.is_fifo() {
+                "a FIFO (named pipe)"
+            } else if kind.is_char_device() {
+                "a character device"
+            } else if kind.is_block_device() {
+                "a block device"
+            } else if kind.is_socket() {
+                "a socket"
+            } else {
+                "not a regular file"
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            "not a regular file"
+        }
+    };
+    io::Error::new(io::ErrorKind::InvalidInput, format!("{what}, not a regular file"))
 }
 
 /// Parses TOML text. The error names the file, line and column and what the parser expected,

@@ -1,9 +1,11 @@
 //! The merge rule: later files win per top-level key, and inside `[connections]` per connection.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use toml::{Table, Value};
 
+use super::key_path::Segment;
 use super::load::SourceFile;
 
 /// The key holding one table per connection.
@@ -21,31 +23,35 @@ pub(crate) struct Origins {
 
 impl Origins {
     /// The index of the file that supplied the value at `keys`, if any file did.
-    pub(crate) fn of<S: AsRef<str>>(&self, keys: &[S]) -> Option<usize> {
-        match keys {
-            [] => None,
-            [top, name, ..] if top.as_ref() == CONNECTIONS && self.connections.contains_key(name.as_ref()) => {
-                self.connections.get(name.as_ref()).copied()
-            }
-            [top, ..] => self.top.get(top.as_ref()).copied(),
+    pub(crate) fn of(&self, keys: &[Segment]) -> Option<usize> {
+        let top = keys.first()?.as_key()?;
+        let name = keys.get(1).and_then(Segment::as_key);
+        match name.and_then(|name| self.connections.get(name)) {
+            Some(index) if top == CONNECTIONS => Some(*index),
+            _ => self.top.get(top).copied(),
         }
     }
 }
 
 /// Merges files in order; see the module documentation for the rule. Keys keep the position of
-/// their first appearance.
-pub(crate) fn merge(files: &[SourceFile]) -> (Table, Origins) {
+/// their first appearance. Values are moved, never copied: merging costs no memory beyond the
+/// tables read. Returns the merged table, where each unit came from, and the files' paths.
+pub(crate) fn merge(files: Vec<SourceFile>) -> (Table, Origins, Vec<PathBuf>) {
     let mut merged = Table::new();
     let mut origins = Origins::default();
-    for (index, file) in files.iter().enumerate() {
-        for (key, value) in &file.table {
+    let mut paths = Vec::with_capacity(files.len());
+    for (index, file) in files.into_iter().enumerate() {
+        paths.push(file.path);
+        for (key, value) in file.table {
             let both_tables =
                 key == CONNECTIONS && value.is_table() && merged.get(CONNECTIONS).is_some_and(Value::is_table);
             if both_tables {
-                let Some(Value::Table(into)) = merged.get_mut(CONNECTIONS) else { continue };
-                for (name, section) in value.as_table().into_iter().flatten() {
-                    into.insert(name.clone(), section.clone());
+                let (Some(Value::Table(into)), Value::Table(sections)) = (merged.get_mut(CONNECTIONS), value) else {
+                    continue;
+                };
+                for (name, section) in sections {
                     origins.connections.insert(name.clone(), index);
+                    into.insert(name, section);
                 }
             } else {
                 if key == CONNECTIONS {
@@ -54,19 +60,22 @@ pub(crate) fn merge(files: &[SourceFile]) -> (Table, Origins) {
                         origins.connections.insert(name.clone(), index);
                     }
                 }
-                merged.insert(key.clone(), value.clone());
                 origins.top.insert(key.clone(), index);
+                merged.insert(key, value);
             }
         }
     }
-    (merged, origins)
+    (merged, origins, paths)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::path::PathBuf;
+
+    fn segs(keys: &[&str]) -> Vec<Segment> {
+        keys.iter().map(|k| Segment::key(*k)).collect()
+    }
 
     fn file(name: &str, toml: &str) -> SourceFile {
         SourceFile { path: PathBuf::from(name), table: toml.parse().unwrap() }
@@ -76,7 +85,7 @@ mod tests {
     fn later_file_wins_per_key_and_per_connection() {
         let global = file("g", "a = 1\nb = 2\n[connections.one]\nurl = 'g1'\nx = 1\n[connections.two]\nurl = 'g2'\n");
         let project = file("p", "b = 3\n[connections.one]\nurl = 'p1'\n");
-        let (merged, origins) = merge(&[global, project]);
+        let (merged, origins, _) = merge(vec![global, project]);
         assert_eq!(merged["a"].as_integer(), Some(1));
         assert_eq!(merged["b"].as_integer(), Some(3));
         let conns = merged[CONNECTIONS].as_table().unwrap();
@@ -84,10 +93,10 @@ mod tests {
         assert_eq!(conns["one"].as_table().unwrap().len(), 1);
         assert_eq!(conns["one"]["url"].as_str(), Some("p1"));
         assert_eq!(conns["two"]["url"].as_str(), Some("g2"));
-        assert_eq!(origins.of(&["connections", "one", "url"]), Some(1));
-        assert_eq!(origins.of(&["connections", "two"]), Some(0));
-        assert_eq!(origins.of(&["b"]), Some(1));
-        assert_eq!(origins.of(&["a"]), Some(0));
+        assert_eq!(origins.of(&segs(&["connections", "one", "url"])), Some(1));
+        assert_eq!(origins.of(&segs(&["connections", "two"])), Some(0));
+        assert_eq!(origins.of(&segs(&["b"])), Some(1));
+        assert_eq!(origins.of(&segs(&["a"])), Some(0));
         // first-appearance order is kept
         let keys: Vec<&str> = merged.keys().map(String::as_str).collect();
         assert_eq!(keys, ["a", "b", CONNECTIONS]);
@@ -95,11 +104,12 @@ mod tests {
 
     #[test]
     fn a_non_table_connections_value_replaces_the_whole_key() {
-        let (merged, origins) =
-            merge(&[file("g", "[connections.one]\nurl = 'x'\n"), file("p", "connections = 'oops'\n")]);
+        let (merged, origins, _) =
+            merge(vec![file("g", "[connections.one]\nurl = 'x'\n"), file("p", "connections = 'oops'\n")]);
         assert_eq!(merged[CONNECTIONS].as_str(), Some("oops"));
-        assert_eq!(origins.of(&["connections", "one"]), Some(1));
-        let (merged, _) = merge(&[file("g", "connections = 'oops'\n"), file("p", "[connections.one]\nurl = 'x'\n")]);
+        assert_eq!(origins.of(&segs(&["connections", "one"])), Some(1));
+        let (merged, _, _) =
+            merge(vec![file("g", "connections = 'oops'\n"), file("p", "[connections.one]\nurl = 'x'\n")]);
         assert!(merged[CONNECTIONS].is_table());
     }
 
@@ -129,11 +139,11 @@ mod tests {
                 if !connections.is_empty() { table.insert(CONNECTIONS.into(), Value::Table(connections)); }
                 SourceFile { path: PathBuf::from(format!("f{i}")), table }
             }).collect();
-            let (merged, origins) = merge(&sources);
+            let (merged, origins, _) = merge(sources.clone());
             for key in ["a", "b", "c", "d"] {
                 let last = sources.iter().enumerate().rev().find(|(_, f)| f.table.contains_key(key));
                 prop_assert_eq!(merged.get(key), last.map(|(_, f)| &f.table[key]));
-                prop_assert_eq!(origins.of(&[key]), last.map(|(i, _)| i));
+                prop_assert_eq!(origins.of(&segs(&[key])), last.map(|(i, _)| i));
             }
             for name in ["x", "y", "z"] {
                 let last = sources.iter().enumerate().rev().find(|(_, f)| {
@@ -142,7 +152,7 @@ mod tests {
                 let got = merged.get(CONNECTIONS).and_then(|c| c.get(name));
                 prop_assert_eq!(got, last.map(|(_, f)| &f.table[CONNECTIONS][name]));
                 if let Some((i, _)) = last {
-                    prop_assert_eq!(origins.of(&[CONNECTIONS, name]), Some(i));
+                    prop_assert_eq!(origins.of(&segs(&[CONNECTIONS, name])), Some(i));
                 }
             }
         }

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::env_export::{self, Exported};
 use super::load;
 use super::snapshot::Secrets;
 use super::sources::Sources;
@@ -51,7 +50,6 @@ pub struct SecretsStore {
 
 struct StoreInner {
     sources: Sources,
-    export_env: bool,
     watch: bool,
     debounce: Duration,
     /// Set once a load succeeded; lets readers skip the lock.
@@ -62,7 +60,6 @@ struct StoreInner {
 
 #[derive(Default)]
 struct State {
-    exported: Exported,
     watcher: Option<FileWatcher>,
     watch_started: bool,
 }
@@ -111,7 +108,6 @@ pub struct SecretsStoreBuilder {
     home: Option<PathBuf>,
     project: Option<PathBuf>,
     files: Option<Vec<PathBuf>>,
-    export_env: bool,
     watch: bool,
     debounce: Duration,
 }
@@ -144,17 +140,6 @@ impl SecretsStoreBuilder {
         self
     }
 
-    /// Exports top-level string and number secrets to the process environment after each load,
-    /// as Streamlit does (default: off).
-    ///
-    /// Writing the environment is only sound while no other thread reads or writes it: turn
-    /// this on only in a program that builds and loads the store before it starts threads, and
-    /// does not watch (a reload runs on the watcher's thread).
-    pub fn export_env(mut self, export: bool) -> Self {
-        self.export_env = export;
-        self
-    }
-
     /// Watches the secrets files and reloads on change (default: off for a built store, on for
     /// the process-wide one).
     pub fn watch(mut self, watch: bool) -> Self {
@@ -177,7 +162,6 @@ impl SecretsStoreBuilder {
         let sources = Sources { home, project, explicit: self.files };
         let inner = StoreInner {
             sources,
-            export_env: self.export_env,
             watch: self.watch,
             debounce: self.debounce,
             loaded: AtomicBool::new(false),
@@ -191,14 +175,7 @@ impl SecretsStoreBuilder {
 impl SecretsStore {
     /// Starts configuring a store.
     pub fn builder() -> SecretsStoreBuilder {
-        SecretsStoreBuilder {
-            home: None,
-            project: None,
-            files: None,
-            export_env: false,
-            watch: false,
-            debounce: DEFAULT_DEBOUNCE,
-        }
+        SecretsStoreBuilder { home: None, project: None, files: None, watch: false, debounce: DEFAULT_DEBOUNCE }
     }
 
     /// The current snapshot, loading it first if no load has succeeded yet.
@@ -230,6 +207,39 @@ impl SecretsStore {
     /// reload. Use [`Secrets::connection_changed`] to see whether a change concerns you.
     pub fn subscribe(&self) -> watch::Receiver<SecretsStatus> {
         self.inner.published.subscribe()
+    }
+
+    /// A subscription to new snapshots: each [`SecretsChanges::next`] waits for the next snapshot
+    /// published after the previous one (or after this call), for applications that react to
+    /// edits. Reload errors are not mixed in: they stay observable through
+    /// [`status`](Self::status), [`last_error`](Self::last_error) and
+    /// [`subscribe`](Self::subscribe). A burst of changes between two calls yields the latest
+    /// snapshot once.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let file = dir.path().join("secrets.toml");
+    /// std::fs::write(&file, "greeting = \"hello\"\n")?;
+    /// let store = connections_core::SecretsStore::builder().files([&file]).build();
+    /// store.load()?;
+    /// let mut changes = store.changed();
+    ///
+    /// std::fs::write(&file, "greeting = \"hello\n")?; // a malformed edit: no new snapshot
+    /// assert!(store.reload().is_err());
+    /// assert!(store.last_error().is_some()); // the error is in the status
+    /// std::fs::write(&file, "greeting = \"bonjour\"\n")?; // fixed
+    /// store.reload()?; // a watching store (`.watch(true)`) does this on its own
+    ///
+    /// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    /// let new = runtime.block_on(changes.next()).expect("the store is alive");
+    /// assert_eq!(new.get_str("greeting")?, "bonjour");
+    /// # Ok(()) }
+    /// ```
+    pub fn changed(&self) -> SecretsChanges {
+        let updates = self.inner.published.subscribe();
+        let seen = updates.borrow().generation;
+        SecretsChanges { updates, seen }
     }
 
     /// The current status: last good snapshot and last reload error.
@@ -269,7 +279,16 @@ impl StoreInner {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Reads every path. Blocking file I/O: on a worker of a multi-threaded tokio runtime (a
+    /// first `secrets()` from async code) the worker's other tasks move to another thread for
+    /// the duration ([`tokio::task::block_in_place`]), so the runtime keeps running.
     fn read_all(&self) -> Result<Secrets> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let on_worker = Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+        if on_worker { tokio::task::block_in_place(|| self.read_all_now()) } else { self.read_all_now() }
+    }
+
+    fn read_all_now(&self) -> Result<Secrets> {
         let paths = self.sources.resolve()?;
         let mut files = Vec::new();
         for path in &paths {
@@ -307,14 +326,11 @@ impl StoreInner {
     }
 
     /// Makes a read the current state: publishes a good one, reports a failed one.
-    fn apply(&self, state: &mut State, read: Result<Secrets>) -> Result<Secrets> {
+    /// `_locked` proves the caller holds the state lock, so reloads publish one at a time.
+    fn apply(&self, _locked: &mut State, read: Result<Secrets>) -> Result<Secrets> {
         let was_loaded = self.loaded.load(Ordering::Acquire);
         match read {
             Ok(secrets) => {
-                if self.export_env {
-                    let next = env_export::exportable(secrets.as_table());
-                    state.exported = env_export::replace(&state.exported, next);
-                }
                 self.publish(secrets.clone());
                 self.loaded.store(true, Ordering::Release);
                 Ok(secrets)
@@ -401,11 +417,49 @@ impl fmt::Debug for SecretsStore {
         f.debug_struct("SecretsStore")
             .field("sources", &self.inner.sources)
             .field("watch", &self.inner.watch)
-            .field("export_env", &self.inner.export_env)
             .field("loaded", &self.is_loaded())
             .field("secrets", &status.secrets)
             .field("last_error", &status.error)
             .finish()
+    }
+}
+
+/// New snapshots of a [`SecretsStore`], from [`SecretsStore::changed`].
+pub struct SecretsChanges {
+    updates: watch::Receiver<SecretsStatus>,
+    /// The generation of the last snapshot handed out (or current at subscription).
+    seen: u64,
+}
+
+impl SecretsChanges {
+    /// Waits for a snapshot newer than the last one this subscription saw and returns it;
+    /// `None` once the store is gone. Failed reloads do not wake it.
+    pub async fn next(&mut self) -> Option<Secrets> {
+        loop {
+            {
+                let status = self.updates.borrow_and_update();
+                if status.generation > self.seen {
+                    self.seen = status.generation;
+                    return Some(status.secrets.clone());
+                }
+            }
+            self.updates.changed().await.ok()?;
+        }
+    }
+
+    /// A newer snapshot if one was published since the last one seen, without waiting.
+    pub fn try_next(&mut self) -> Option<Secrets> {
+        let status = self.updates.borrow_and_update();
+        (status.generation > self.seen).then(|| {
+            self.seen = status.generation;
+            status.secrets.clone()
+        })
+    }
+}
+
+impl fmt::Debug for SecretsChanges {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretsChanges").field("seen_generation", &self.seen).finish_non_exhaustive()
     }
 }
 
