@@ -39,6 +39,9 @@ mod guide {
     #[doc = include_str!("../../../docs/secrets.md")]
     struct Secrets;
     #[cfg(feature = "sqlite")]
+    #[doc = include_str!("../../../docs/connections.md")]
+    struct Connections;
+    #[cfg(feature = "sqlite")]
     #[doc = include_str!("../../../docs/sql.md")]
     struct Sql;
 }
