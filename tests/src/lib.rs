@@ -1,5 +1,7 @@
 //! Shared helpers of the integration tests (`tests/tests/*.rs`).
 
+pub mod throwaway;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -155,3 +155,13 @@ impl futures_util::Stream for BatchStream {
         self.rx.poll_recv(cx)
     }
 }
+
+impl std::fmt::Debug for SqlConnection {
+    /// The name and whether a pool is held; never the configuration's values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlConnection")
+            .field("name", &self.core.name())
+            .field("connected", &self.core.is_connected())
+            .finish_non_exhaustive()
+    }
+}

@@ -72,9 +72,62 @@ pub(crate) fn reported_by_server(error: &Error) -> bool {
             .is_some_and(|e| matches!(e, sqlx::Error::Database(_)))
 }
 
-/// Classifies a sqlx error met while connecting.
+/// Classifies a sqlx error met while connecting: a TLS handshake failure says which kind it is.
 pub(crate) fn classify_connect(error: sqlx::Error) -> Error {
-    Error::connect(error)
+    match tls_failure(&error) {
+        Some(why) => Error::connect(TlsFailure { why, source: error }),
+        None => Error::connect(error),
+    }
+}
+
+/// A TLS handshake that failed, with what went wrong in plain words; the cause is sqlx's error.
+#[derive(Debug)]
+struct TlsFailure {
+    why: &'static str,
+    source: sqlx::Error,
+}
+
+impl std::fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the TLS handshake failed: {}", self.why)
+    }
+}
+
+impl std::error::Error for TlsFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// What kind of TLS failure `error` is, if it is one: the server refused TLS, its certificate
+/// did not verify (and why), or the host name did not match.
+fn tls_failure(error: &sqlx::Error) -> Option<&'static str> {
+    match error {
+        // sqlx's own words when the server answers the TLS request with "no"
+        sqlx::Error::Tls(e) if e.to_string().contains("does not support TLS") => {
+            Some("the server refused TLS: it offers none, and `sslmode`/`ssl_mode` requires it")
+        }
+        #[cfg(feature = "rustls")]
+        sqlx::Error::Io(io) => {
+            use rustls::CertificateError as Cert;
+            let rustls::Error::InvalidCertificate(cert) = io.get_ref()?.downcast_ref::<rustls::Error>()? else {
+                return Some("the server's certificate was refused");
+            };
+            Some(match cert {
+                Cert::NotValidForName => {
+                    "the host name did not match the server's certificate (connect by a name the certificate lists)"
+                }
+                Cert::UnknownIssuer => {
+                    "the server's certificate did not verify: no trusted CA signed it (give that CA as `sslrootcert`/`ssl_ca`)"
+                }
+                Cert::Expired => "the server's certificate did not verify: it has expired",
+                Cert::NotValidYet => "the server's certificate did not verify: it is not valid yet",
+                Cert::Revoked => "the server's certificate did not verify: it was revoked",
+                _ => "the server's certificate did not verify",
+            })
+        }
+        _ => None,
+    }
 }
 
 /// Runs `work` within `limit`: past it, `work` is dropped (which closes the connection it held)

@@ -326,7 +326,8 @@ impl fmt::Debug for Redacted {
 /// `passfile`, `secret`, `token`, `pwd`, ...).
 pub(crate) fn is_secret_param(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    ["pass", "pwd", "secret", "token"].iter().any(|word| key.contains(word))
+    // `key`: client keys (`sslkey`, `ssl_key`), which may be PEM text
+    ["pass", "pwd", "secret", "token", "key"].iter().any(|word| key.contains(word))
 }
 
 /// Splits SQLAlchemy's drivername at its first `+`: `mysql+pymysql` → (`mysql`, `pymysql`). An

@@ -131,6 +131,13 @@ pub(crate) fn postgres_options(config: &SqlConfig) -> Result<PgConnectOptions> {
     build_postgres(&config.url).map_err(|e| config.param_error(e))
 }
 
+/// Whether a certificate or key parameter holds PEM text itself (common where secrets come from
+/// a vault) rather than a file's path.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn is_pem(value: &str) -> bool {
+    value.trim_start().starts_with("-----BEGIN ")
+}
+
 /// The connection parameter that bounds how long opening a connection may take (read by
 /// [`SqlConfig::connect_timeout`], not by the backends' options).
 #[cfg(any(feature = "postgres", feature = "mysql"))]
@@ -182,6 +189,7 @@ fn build_postgres(url: &SqlUrl) -> Result<PgConnectOptions, ParamError> {
         }
     }
     let mut extra_float_digits = None;
+    let mut pem: Vec<(&str, Vec<u8>)> = Vec::new();
     for (key, value) in &url.query {
         let name = match key.as_str() {
             "sslmode" | "ssl-mode" | "ssl_mode" => {
@@ -190,6 +198,12 @@ fn build_postgres(url: &SqlUrl) -> Result<PgConnectOptions, ParamError> {
                     return Err(ParamError::new(key, format!("`{key}`: expected one of {}", SSL_MODES.join(", "))));
                 }
                 pairs.push(("sslmode".to_owned(), mode));
+                continue;
+            }
+            "sslrootcert" | "ssl-root-cert" | "ssl-ca" | "sslcert" | "ssl-cert" | "sslkey" | "ssl-key"
+                if is_pem(value) =>
+            {
+                pem.push((key.as_str(), value.clone().into_bytes()));
                 continue;
             }
             "sslrootcert" | "ssl-root-cert" | "ssl-ca" => "sslrootcert",
@@ -241,6 +255,13 @@ fn build_postgres(url: &SqlUrl) -> Result<PgConnectOptions, ParamError> {
         .map_err(|_| ParamError::new("", "the PostgreSQL connection parameters are invalid"))?;
     if let Some(digits) = extra_float_digits {
         options = options.extra_float_digits(digits);
+    }
+    for (key, text) in pem {
+        options = match key {
+            "sslrootcert" | "ssl-root-cert" | "ssl-ca" => options.ssl_root_cert_from_pem(text),
+            "sslcert" | "ssl-cert" => options.ssl_client_cert_from_pem(text),
+            _ => options.ssl_client_key_from_pem(text),
+        };
     }
     Ok(options)
 }
@@ -321,6 +342,9 @@ pub(crate) fn build_mysql(url: &SqlUrl) -> Result<MySqlConnectOptions, ParamErro
                 };
                 options.ssl_mode(mode)
             }
+            MySqlParam::SslCa if is_pem(value) => options.ssl_ca_from_pem(value.clone().into_bytes()),
+            MySqlParam::SslCert if is_pem(value) => options.ssl_client_cert_from_pem(value.as_bytes()),
+            MySqlParam::SslKey if is_pem(value) => options.ssl_client_key_from_pem(value.as_bytes()),
             MySqlParam::SslCa => options.ssl_ca(value),
             MySqlParam::SslCert => options.ssl_client_cert(value),
             MySqlParam::SslKey => options.ssl_client_key(value),

@@ -1,0 +1,242 @@
+//! Throwaway database servers for tests that need one set up differently from the machine's
+//! shared servers (TLS only, client certificates): a PostgreSQL cluster made with `initdb` in a
+//! temporary directory, on a free 127.0.0.1 port, stopped and removed when dropped; and the
+//! certificates for it, made with the `openssl` command.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The certificates of a test: a CA, a server certificate for `localhost` only (so that
+/// connecting to `127.0.0.1` with host-name checks fails), a client certificate for the role
+/// `certuser`, and a second CA that signed none of them.
+pub struct Certificates {
+    dir: PathBuf,
+}
+
+impl Certificates {
+    /// Makes the certificates in `dir`; `None` (with a notice) without the `openssl` command.
+    ///
+    /// # Panics
+    /// If `openssl` is there but fails.
+    pub fn make(dir: &Path) -> Option<Self> {
+        if Command::new("openssl").arg("version").output().is_err() {
+            eprintln!("skipped: the openssl command is missing, so no test certificates can be made");
+            return None;
+        }
+        std::fs::create_dir_all(dir).expect("make the certificate folder");
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        for ca in ["ca", "other-ca"] {
+            run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", &format!("/CN=test {ca}")]
+                .iter()
+                .copied()
+                .chain(["-keyout", &format!("{ca}.key"), "-out", &format!("{ca}.crt")])
+                .collect::<Vec<_>>());
+        }
+        std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost\n").expect("write server.ext");
+        std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("write client.ext");
+        for (name, subject, ext) in
+            [("server", "/CN=localhost", "server.ext"), ("client", "/CN=certuser", "client.ext")]
+        {
+            run(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                subject,
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+            ]);
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                ext,
+                "-out",
+                &format!("{name}.crt"),
+            ]);
+        }
+        Some(Self { dir: dir.to_owned() })
+    }
+
+    /// The path of one of the files: `ca.crt`, `other-ca.crt`, `server.crt`, `server.key`,
+    /// `client.crt`, `client.key`.
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+
+    /// The text of one of the files.
+    ///
+    /// # Panics
+    /// If it cannot be read.
+    pub fn pem(&self, file: &str) -> String {
+        std::fs::read_to_string(self.path(file)).expect("read a certificate file")
+    }
+}
+
+/// A PostgreSQL cluster of its own, on 127.0.0.1, stopped and removed on drop.
+pub struct ThrowawayPostgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    /// Run the server's commands as the `postgres` user (the server refuses to run as root).
+    as_postgres: bool,
+}
+
+/// How the throwaway cluster is set up.
+pub enum Tls<'a> {
+    /// No TLS at all.
+    Off,
+    /// TLS only (no plain TCP entry in `pg_hba.conf`), with these certificates; the role
+    /// `certuser` logs in with its client certificate.
+    Only(&'a Certificates),
+}
+
+impl ThrowawayPostgres {
+    /// Starts a cluster; `None` (with a notice) where PostgreSQL's server programs are missing.
+    ///
+    /// # Panics
+    /// If they are there but fail.
+    pub fn start(tls: &Tls<'_>) -> Option<Self> {
+        let Some(bin) = postgres_bin() else {
+            eprintln!("skipped: no PostgreSQL server programs (initdb) on this machine");
+            return None;
+        };
+        let as_postgres = is_root();
+        let dir = tempfile::tempdir().expect("make a temporary directory");
+        let port = free_port();
+        let cluster = Self { dir, bin, port, as_postgres };
+        let data = cluster.data();
+        cluster.give_to_postgres(cluster.dir.path());
+        cluster.run("initdb", &["-D", &data.display().to_string(), "-A", "trust", "-U", "postgres", "--no-sync"]);
+        let mut conf = format!(
+            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\n",
+            cluster.dir.path().display()
+        );
+        let mut hba = String::from("local all all trust\n");
+        match tls {
+            Tls::Off => hba.push_str("host all all 127.0.0.1/32 trust\n"),
+            Tls::Only(certificates) => {
+                for file in ["ca.crt", "server.crt", "server.key"] {
+                    std::fs::copy(certificates.path(file), data.join(file)).expect("copy a certificate");
+                }
+                set_private(&data.join("server.key"));
+                conf.push_str(
+                    "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nssl_ca_file = 'ca.crt'\n",
+                );
+                hba.push_str("hostssl all certuser 127.0.0.1/32 cert\nhostssl all all 127.0.0.1/32 trust\n");
+            }
+        }
+        append(&data.join("postgresql.conf"), &conf);
+        std::fs::write(data.join("pg_hba.conf"), hba).expect("write pg_hba.conf");
+        cluster.give_to_postgres(&data);
+        let log = cluster.dir.path().join("server.log");
+        cluster.run("pg_ctl", &["-D", &data.display().to_string(), "-l", &log.display().to_string(), "-w", "start"]);
+        cluster.psql("create role certuser login");
+        Some(cluster)
+    }
+
+    /// The cluster's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn psql(&self, sql: &str) {
+        let socket = self.dir.path().display().to_string();
+        let port = self.port.to_string();
+        self.run(
+            "psql",
+            &["-h", &socket, "-p", &port, "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        );
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let path = self.bin.join(program);
+        let mut command = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            Command::new(&path)
+        };
+        let out = command.args(args).current_dir(self.dir.path()).output().expect("run a PostgreSQL program");
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Makes `path` and what it holds the `postgres` user's, when the commands run as that user.
+    fn give_to_postgres(&self, path: &Path) {
+        if self.as_postgres {
+            let status = Command::new("chown").args(["-R", "postgres:postgres"]).arg(path).status();
+            assert!(status.is_ok_and(|s| s.success()), "chown {}", path.display());
+        }
+    }
+}
+
+impl Drop for ThrowawayPostgres {
+    fn drop(&mut self) {
+        let data = self.data().display().to_string();
+        let path = self.bin.join("pg_ctl");
+        let mut command = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            Command::new(&path)
+        };
+        let _ = command.args(["-D", &data, "-m", "immediate", "stop"]).output(); // the directory goes next
+    }
+}
+
+/// The folder of PostgreSQL's server programs (`initdb`, `pg_ctl`, `postgres`).
+fn postgres_bin() -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|e| e.path().join("bin")))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new().append(true).open(path).expect("open a configuration file");
+    file.write_all(text.as_bytes()).expect("append to a configuration file");
+}
+
+fn set_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("make a key private");
+}

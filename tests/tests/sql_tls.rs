@@ -1,0 +1,106 @@
+//! Type `sql` over TLS, against throwaway PostgreSQL clusters started for these tests (TLS-only
+//! with a CA of the test's own, and one without TLS), with certificates made by `openssl`.
+//! Skipped with a notice where PostgreSQL's server programs or `openssl` are missing.
+
+#![allow(clippy::unwrap_used)] // test code
+
+use connections::ErrorKind;
+use connections_tests::throwaway::{Certificates, ThrowawayPostgres, Tls};
+use connections_tests::{Project, error_chain, frame_text};
+
+/// Opens `url` as a connection of type `sql` (with `extra` TOML lines in its section).
+async fn open(url: &str, extra: &str) -> connections::Result<std::sync::Arc<connections::sql::SqlConnection>> {
+    let p = Project::new();
+    p.write(p.project_secrets(), format!("[connections.tls]\ntype = 'sql'\nurl = '{url}'\n{extra}\n"));
+    connections::connection("tls").secrets_store(p.store()).open_as::<connections::sql::SqlConnection>().await
+}
+
+#[tokio::test]
+async fn postgres_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(certs) = Certificates::make(&dir.path().join("certs")) else { return };
+    let Some(server) = ThrowawayPostgres::start(&Tls::Only(&certs)) else { return };
+    let port = server.port();
+    let ca = certs.path("ca.crt").display().to_string();
+    let base = format!("postgresql://postgres@localhost:{port}/postgres");
+
+    // verify-full with the right CA: connects, and the COPY fast path serves over TLS
+    let conn = open(&format!("{base}?sslmode=verify-full&sslrootcert={ca}"), "").await.unwrap();
+    let pool = conn.pool().await.unwrap();
+    let df = conn.query("select ssl as encrypted from pg_stat_ssl where pid = pg_backend_pid()").await.unwrap();
+    assert_eq!(frame_text(&df), "encrypted: Boolean\nencrypted\ntrue\n");
+    assert_eq!(pool.served().postgres_copy, 1, "the COPY path served it over TLS");
+    let rows = conn.query("select i from generate_series(1, 5000) as i").await.unwrap();
+    assert_eq!(rows.num_rows(), 5000);
+
+    // the CA as PEM text in the secrets (as from a vault) rather than a path (`connect_args`:
+    // with a `url`, the `query` part key is ignored)
+    let pem = certs.pem("ca.crt");
+    let section = format!("create_engine_kwargs = {{ connect_args = {{ sslrootcert = '''{pem}''' }} }}");
+    let conn = open(&format!("{base}?sslmode=verify-full"), &section).await.unwrap();
+    assert!(frame_text(&conn.query("select 1 as one").await.unwrap()).ends_with("one\n1\n"));
+
+    // another CA: the certificate does not verify, and the error says why
+    let other = certs.path("other-ca.crt").display().to_string();
+    let err = open(&format!("{base}?sslmode=verify-full&sslrootcert={other}"), "").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect);
+    let chain = error_chain(&err);
+    assert!(chain.contains("the server's certificate did not verify"), "{chain}");
+
+    // the right CA but another host name (the certificate names `localhost` only)
+    let err =
+        open(&format!("postgresql://postgres@127.0.0.1:{port}/postgres?sslmode=verify-full&sslrootcert={ca}"), "")
+            .await
+            .unwrap_err();
+    let chain = error_chain(&err);
+    assert!(chain.contains("the host name did not match"), "{chain}");
+    // verify-ca checks the chain, not the name
+    open(&format!("postgresql://postgres@127.0.0.1:{port}/postgres?sslmode=verify-ca&sslrootcert={ca}"), "")
+        .await
+        .unwrap();
+
+    // a client certificate logs in the role `certuser` (pg_hba: cert); without one it cannot
+    let client = format!(
+        "postgresql://certuser@localhost:{port}/postgres?sslmode=verify-full&sslrootcert={ca}&sslcert={}&sslkey={}",
+        certs.path("client.crt").display(),
+        certs.path("client.key").display()
+    );
+    let conn = open(&client, "").await.unwrap();
+    assert!(frame_text(&conn.query("select current_user as who").await.unwrap()).ends_with("who\ncertuser\n"));
+    let err =
+        open(&format!("postgresql://certuser@localhost:{port}/postgres?sslmode=verify-full&sslrootcert={ca}"), "")
+            .await
+            .unwrap_err();
+    assert!(error_chain(&err).contains("certificate"), "{}", error_chain(&err));
+    // the client key as PEM text is a secret: never shown
+    let key = certs.pem("client.key");
+    let cert = certs.pem("client.crt");
+    let section =
+        format!("create_engine_kwargs = {{ connect_args = {{ sslcert = '''{cert}''', sslkey = '''{key}''' }} }}");
+    let conn = open(
+        &format!("postgresql://certuser@localhost:{port}/postgres?sslmode=verify-full&sslrootcert={ca}"),
+        &section,
+    )
+    .await
+    .unwrap();
+    let pool = conn.pool().await.unwrap();
+    let shown = format!("{pool:?} {conn:?}");
+    let key_body = key.lines().nth(1).unwrap();
+    assert!(!shown.contains(key_body), "the client key leaked: {shown}");
+
+    // TLS turned off against a TLS-only server: the server's refusal
+    let err = open(&format!("{base}?sslmode=disable"), "").await.unwrap_err();
+    assert!(error_chain(&err).contains("no encryption"), "{}", error_chain(&err));
+}
+
+#[tokio::test]
+async fn postgres_require_against_a_server_without_tls_fails_clearly() {
+    let Some(server) = ThrowawayPostgres::start(&Tls::Off) else { return };
+    let url = format!("postgresql://postgres@127.0.0.1:{}/postgres", server.port());
+    let err = open(&format!("{url}?sslmode=require"), "").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect);
+    let chain = error_chain(&err);
+    assert!(chain.contains("the server refused TLS"), "{chain}");
+    // prefer falls back to a plain connection
+    open(&format!("{url}?sslmode=prefer"), "").await.unwrap();
+}
