@@ -57,11 +57,12 @@ async fn a_refused_server_fails_at_once_every_time() {
     }
 }
 
-/// Runs `sleep` under a 1 s `query_timeout` on a one-connection pool: it fails in about a
-/// second naming the option, and the next query works.
+/// Runs `sleep` under a 2 s `query_timeout` on a one-connection pool: it fails in about two
+/// seconds naming the option, and the next query works. (Bounds are generous: CI machines are
+/// shared and the tests of this file run side by side.)
 async fn query_timeout_stops_a_long_query(url: &str, name: &str, sleep: &str) {
     let (_p, conn) =
-        open_sql_with(url, name, "create_engine_kwargs = { pool_size = 1, max_overflow = 0, query_timeout = 1 }").await;
+        open_sql_with(url, name, "create_engine_kwargs = { pool_size = 1, max_overflow = 0, query_timeout = 2 }").await;
     for attempt in ["query", "execute"] {
         let started = Instant::now();
         let err = if attempt == "query" {
@@ -71,8 +72,8 @@ async fn query_timeout_stops_a_long_query(url: &str, name: &str, sleep: &str) {
         };
         let waited = started.elapsed();
         assert_eq!(err.kind(), ErrorKind::Statement, "{name} {attempt}: not retried: {err:?}");
-        assert!(error_chain(&err).contains("`query_timeout` (1s)"), "{name} {attempt}: {}", error_chain(&err));
-        assert!(waited < Duration::from_secs(4), "{name} {attempt}: waited {waited:?}");
+        assert!(error_chain(&err).contains("`query_timeout` (2s)"), "{name} {attempt}: {}", error_chain(&err));
+        assert!(waited < Duration::from_secs(10), "{name} {attempt}: waited {waited:?}");
     }
     let df = conn.query("select 7 as v").await.unwrap();
     assert!(frame_text(&df).ends_with("v\n7\n"), "{name}: the pool still works");
@@ -96,7 +97,7 @@ async fn query_timeout_on_mysql() {
     assert!(mysql_stops(&admin, "select sleep(30)").await, "the server still runs the statement");
 }
 
-/// Polls MySQL/MariaDB until no session runs `sql`; false after 4 s.
+/// Polls MySQL/MariaDB until no session runs `sql`; false after 10 s.
 async fn mysql_stops(admin: &connections::sql::SqlConnection, sql: &str) -> bool {
     server_stops(admin, |attempt| {
         format!(
@@ -115,14 +116,10 @@ async fn a_cancelled_mysql_query_stops_on_the_server() {
     let (_q, admin) = open_sql_with(&url, "my_cancel_admin", "").await;
     let sql = "select sleep(29)";
     let pool = conn.pool().await.unwrap();
-    let running = async {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        let sessions = "select count(*) as n from information_schema.processlist where info = 'select sleep(29)'";
-        frame_text(&admin.query(sessions).await.unwrap())
-    };
-    let (dropped, seen) = tokio::join!(tokio::time::timeout(Duration::from_millis(800), conn.query(sql)), running);
-    assert!(dropped.is_err(), "the caller gave up first");
-    assert!(seen.ends_with("n\n1\n"), "the statement ran on the server: {seen}");
+    let count =
+        |attempt| format!("select count(*) as n from information_schema.processlist where info = '{sql}' -- {attempt}");
+    let seen = give_up_once_running(conn.query(sql), &admin, count).await;
+    assert!(seen, "the statement never ran on the server");
     assert!(mysql_stops(&admin, sql).await, "the server still runs the statement");
     let df = conn.query("select 9 as v").await.unwrap();
     assert!(frame_text(&df).ends_with("v\n9\n"), "the pool still works");
@@ -130,7 +127,7 @@ async fn a_cancelled_mysql_query_stops_on_the_server() {
 }
 
 /// Polls PostgreSQL until no active statement of another session contains `sql` (the COPY path
-/// wraps it); false after 4 s.
+/// wraps it); false after 10 s.
 async fn postgres_stops(admin: &connections::sql::SqlConnection, sql: &str) -> bool {
     server_stops(admin, |attempt| {
         format!(
@@ -141,11 +138,33 @@ async fn postgres_stops(admin: &connections::sql::SqlConnection, sql: &str) -> b
     .await
 }
 
+/// Polls `query` (a statement that runs for long) until `count(attempt)` says the server runs it,
+/// then drops it: the caller gives up. Whether it was seen running (false after 10 s).
+async fn give_up_once_running<F: std::future::IntoFuture>(
+    query: F,
+    admin: &connections::sql::SqlConnection,
+    count: impl Fn(u32) -> String,
+) -> bool {
+    let running = async {
+        for attempt in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if frame_text(&admin.query(count(attempt)).await.unwrap()).ends_with("n\n1\n") {
+                return true;
+            }
+        }
+        false
+    };
+    tokio::select! {
+        _ = query => false, // it ended by itself: not what the test wants
+        seen = running => seen,
+    }
+}
+
 /// Runs `count(attempt)` (how many sessions still run a statement, as a column `n`) every
-/// 100 ms until it says 0; false after 4 s. Each attempt's text differs, so that the query cache
+/// 100 ms until it says 0; false after 10 s. Each attempt's text differs, so that the query cache
 /// never answers.
 async fn server_stops(admin: &connections::sql::SqlConnection, count: impl Fn(u32) -> String) -> bool {
-    for attempt in 0..40 {
+    for attempt in 0..100 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         if frame_text(&admin.query(count(attempt)).await.unwrap()).ends_with("n\n0\n") {
             return true;
@@ -161,8 +180,14 @@ async fn a_cancelled_postgres_query_stops_on_the_server() {
         open_sql_with(&url, "pg_cancel", "create_engine_kwargs = { pool_size = 1, max_overflow = 0 }").await;
     let (_q, admin) = open_sql_with(&url, "pg_cancel_admin", "").await;
     let sql = "select pg_sleep(29)";
-    let dropped = tokio::time::timeout(Duration::from_millis(500), conn.query(sql)).await;
-    assert!(dropped.is_err(), "the caller gave up first");
+    let count = |attempt| {
+        format!(
+            "select count(*) as n from pg_stat_activity where strpos(query, '{sql}') > 0 and state = 'active' \
+             and pid <> pg_backend_pid() -- {attempt}"
+        )
+    };
+    let seen = give_up_once_running(conn.query(sql), &admin, count).await;
+    assert!(seen, "the statement never ran on the server");
     assert!(postgres_stops(&admin, sql).await, "the server still runs the statement");
     let df = conn.query("select 8 as v").await.unwrap();
     assert!(frame_text(&df).ends_with("v\n8\n"), "the pool still works");
@@ -200,5 +225,5 @@ async fn a_cancelled_sqlite_statement_is_interrupted() {
     let started = Instant::now();
     let df = conn.query("select count(*) as n from t").await.unwrap();
     assert!(frame_text(&df).ends_with("n\n0\n"), "the interrupted insert was rolled back: {}", frame_text(&df));
-    assert!(started.elapsed() < Duration::from_secs(3), "waited {:?} for the pool", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(10), "waited {:?} for the pool", started.elapsed());
 }
