@@ -533,7 +533,12 @@ impl Bench {
 
 /// Writes the secrets file: `[connections.<prefix><name>]` and its body, for each section.
 fn write_sections(path: &std::path::Path, prefix: &str, sections: &[(&str, &str)]) {
-    let text: String = sections.iter().map(|(name, body)| format!("[connections.{prefix}{name}]\n{body}\n")).collect();
+    let mut text = String::new();
+    for (name, body) in sections {
+        for part in ["[connections.", prefix, name, "]\n", body, "\n"] {
+            text.push_str(part);
+        }
+    }
     let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(path, text));
     written.unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
