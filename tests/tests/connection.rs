@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use connections::{BaseConnection as _, Connection, Error, ErrorKind, QueryCache, RetryPolicy, SecretsStore};
+use connections::{BaseConnection as _, Error, ErrorKind, QueryCache, RetryPolicy, SecretsStore};
 use connections_tests::{Project, eventually};
 use files_connector::FilesConnection;
 
