@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use connections::{BaseConnection as _, Connection, Error, ErrorKind, QueryCache, RetryPolicy, SecretsStore};
+use connections::{BaseConnection as _, Error, ErrorKind, QueryCache, RetryPolicy, SecretsStore};
 use connections_tests::{Project, eventually};
 use files_connector::FilesConnection;
 
@@ -178,16 +178,34 @@ async fn factory_ttl_and_max_entries() {
 
 #[tokio::test]
 async fn concurrent_opens_construct_once_and_failures_are_not_cached() {
-    let f = Fixture::new("[connections.slow]\ntype = 'files'\nroot = '{root}'\nconnect_delay_ms = 100\n");
+    /// A test-only type whose `connect` takes 100 ms, so that concurrent opens overlap.
+    struct Slow {
+        core: connections::ConnectionCore<Self>,
+    }
+    static SLOW_CONNECTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    #[connections::async_trait]
+    impl connections::BaseConnection for Slow {
+        type Raw = ();
+        const TYPE_NAME: &'static str = "slow-for-test";
+        async fn connect(_: &connections::ConnectParams) -> connections::Result<()> {
+            SLOW_CONNECTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(())
+        }
+        connections::core_accessors!();
+    }
+
+    let f = Fixture::new("[connections.slow]\ntype = 'files'\nroot = '{root}'\n");
     let store = f.store();
     let mut opens = tokio::task::JoinSet::new();
     for _ in 0..20 {
         let store = store.clone();
-        opens.spawn(async move { connections::connection("slow").secrets_store(store).open().await });
+        opens.spawn(async move { connections::connection("slow").secrets_store(store).open_as::<Slow>().await });
     }
-    let conns: Vec<Connection> = opens.join_all().await.into_iter().map(Result::unwrap).collect();
-    assert!(conns.iter().all(|c| c.same_as(&conns[0])));
-    assert_eq!(conns[0].connect_count(), 1);
+    let conns: Vec<Arc<Slow>> = opens.join_all().await.into_iter().map(Result::unwrap).collect();
+    assert!(conns.iter().all(|c| Arc::ptr_eq(c, &conns[0])));
+    assert_eq!(conns[0].core().connect_count(), 1);
+    assert_eq!(SLOW_CONNECTS.load(std::sync::atomic::Ordering::Relaxed), 1);
 
     let missing = f.project.project().join("later");
     let open = || {
@@ -260,7 +278,7 @@ async fn a_typed_config_error_names_the_file_and_the_key() {
     assert_eq!(
         err.to_string(),
         format!(
-            "connection \"bad\": `has_header` (from {}): found a string, expected a boolean",
+            "connection \"bad\": `has_header` (from {}): expected a boolean, found a string",
             f.project.project_secrets().display()
         )
     );
@@ -273,10 +291,10 @@ async fn a_typed_config_error_names_the_file_and_the_key() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "connection \"bad\": `delimter` (from the options passed to connection()): unknown key for a connection of type `files`"
+        "connection \"bad\": `delimter` (from the options passed to connection()): unknown key for a connection of type `files`; supported keys: root, has_header, delimiter (did you mean `delimiter`?)"
     );
     let err = connections::connection("nothing").with_type("files").secrets_store(f.store()).open().await.unwrap_err();
-    assert_eq!(err.to_string(), "connection \"nothing\": `root`: required key is missing");
+    assert_eq!(err.to_string(), "connection \"nothing\": `root`: the `root` parameter is required");
 }
 
 #[tokio::test]
@@ -296,7 +314,11 @@ async fn options_alone_are_enough_without_any_secrets_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_identical_cold_queries_run_once() {
-    let f = Fixture::new("[connections.flight]\ntype = 'files'\nroot = '{root}'\nquery_delay_ms = 200\n");
+    let f = Fixture::new("[connections.flight]\ntype = 'files'\nroot = '{root}'\n");
+    // large enough that reading it takes well over 100 ms, so that the queries overlap
+    let big: String =
+        std::iter::once("id,name\n".to_owned()).chain((0..200_000).map(|i| format!("{i},pet{i}\n"))).collect();
+    f.project.write(f.data().join("pets.csv"), big);
     let conn = open_files("flight", &f.store()).await;
     let mut queries = tokio::task::JoinSet::new();
     for _ in 0..100 {
@@ -304,7 +326,7 @@ async fn a_hundred_identical_cold_queries_run_once() {
         queries.spawn(async move { conn.query("pets.csv").await.map(|df| df.num_rows()) });
     }
     let rows: Vec<usize> = queries.join_all().await.into_iter().map(Result::unwrap).collect();
-    assert_eq!(rows, vec![2; 100]);
+    assert_eq!(rows, vec![200_000; 100]);
     assert_eq!(conn.queries_run(), 1, "single flight");
     let stats = conn.core().query_cache().stats();
     assert_eq!((stats.misses, stats.hits), (1, 99));

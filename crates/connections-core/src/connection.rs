@@ -72,7 +72,8 @@ pub trait BaseConnection: Send + Sync + Sized + 'static {
     /// connection calls this, so a misconfiguration fails at `open()`.
     async fn connect(params: &ConnectParams) -> Result<Self::Raw>;
 
-    /// Wraps a lifecycle into the connection type.
+    /// Wraps a lifecycle into the connection type. [`core_accessors!`](crate::core_accessors)
+    /// writes this, [`core`](Self::core) and [`as_query`](Self::as_query) for you.
     fn from_core(core: ConnectionCore<Self>) -> Self;
 
     /// The lifecycle the type wraps.
@@ -82,6 +83,62 @@ pub trait BaseConnection: Send + Sync + Sized + 'static {
     fn as_query(&self) -> Option<&dyn Query> {
         None
     }
+}
+
+/// Writes the accessors of [`BaseConnection`] that every connector repeats, inside its
+/// `impl BaseConnection` block: `from_core` and `core` over a field named `core`, and with
+/// `query` first, `as_query` returning the type's own [`Query`] implementation. Fields other
+/// than `core` get their initial values after a `;`.
+///
+/// ```
+/// use std::sync::atomic::AtomicU64;
+/// use connections_core::{async_trait, BaseConnection, ConnectParams, ConnectionCore, Result};
+///
+/// pub struct EchoConnection { core: ConnectionCore<Self>, uses: AtomicU64 }
+///
+/// #[async_trait]
+/// impl BaseConnection for EchoConnection {
+///     type Raw = String;
+///     const TYPE_NAME: &'static str = "echo";
+///     async fn connect(params: &ConnectParams) -> Result<String> {
+///         Ok(params.name().to_owned())
+///     }
+///     // from_core (with `uses` starting at 0) and core; `core_accessors!(query)` also gives
+///     // `as_query` for a type that implements `Query`
+///     connections_core::core_accessors!(; uses: AtomicU64::new(0));
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<()> {
+/// let echo = connections_core::connection("hi").open_as::<EchoConnection>().await?;
+/// assert_eq!(*echo.core().raw().await?, "hi");
+/// assert!(echo.as_query().is_none());
+/// # Ok(()) }
+/// ```
+#[macro_export]
+macro_rules! core_accessors {
+    () => {
+        $crate::core_accessors!(;);
+    };
+    (query) => {
+        $crate::core_accessors!(query;);
+    };
+    (query; $($field:ident : $init:expr),* $(,)?) => {
+        $crate::core_accessors!(; $($field: $init),*);
+
+        fn as_query(&self) -> ::core::option::Option<&dyn $crate::Query> {
+            ::core::option::Option::Some(self)
+        }
+    };
+    (; $($field:ident : $init:expr),* $(,)?) => {
+        fn from_core(core: $crate::ConnectionCore<Self>) -> Self {
+            Self { core, $($field: $init),* }
+        }
+
+        fn core(&self) -> &$crate::ConnectionCore<Self> {
+            &self.core
+        }
+    };
 }
 
 /// The object-safe face of every [`BaseConnection`], behind [`Connection`].

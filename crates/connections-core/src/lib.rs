@@ -26,6 +26,8 @@ mod registry;
 mod retry;
 mod runner_config;
 mod secrets;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config_keys::{ConfigKey, TYPE_KEY, UnknownKey, closest_name};
 pub use connection::{AnyConnection, BaseConnection, Connection};

@@ -48,17 +48,7 @@ impl BaseConnection for SqlConnection {
         SqlPool::connect(&config).await
     }
 
-    fn from_core(core: ConnectionCore<Self>) -> Self {
-        Self { core }
-    }
-
-    fn core(&self) -> &ConnectionCore<Self> {
-        &self.core
-    }
-
-    fn as_query(&self) -> Option<&dyn Query> {
-        Some(self)
-    }
+    connections_core::core_accessors!(query);
 }
 connections_core::register_connection!(SqlConnection);
 
