@@ -7,6 +7,31 @@ use std::time::{Duration, Instant};
 
 use connections::{SecretsStore, SecretsStoreBuilder};
 
+/// A log sink for tests of what the library logs: a `tracing_subscriber` writer that keeps
+/// everything written, readable with [`text`](Self::text).
+#[derive(Clone, Default)]
+pub struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    /// Everything written so far.
+    ///
+    /// # Panics
+    /// If a writer panicked while holding the buffer.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("the log buffer")).into_owned()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("the log buffer is poisoned"))?.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A throw-away home directory and project directory, each with its `.streamlit` folder created
 /// on demand.
 pub struct Project {

@@ -66,12 +66,7 @@ impl BaseConnection for Gated {
         }
         Ok(setting)
     }
-    fn from_core(core: ConnectionCore<Self>) -> Self {
-        Self { core }
-    }
-    fn core(&self) -> &ConnectionCore<Self> {
-        &self.core
-    }
+    connections::core_accessors!();
 }
 connections::register_connection!(Gated);
 
@@ -87,12 +82,7 @@ impl BaseConnection for Plain {
     async fn connect(_: &ConnectParams) -> Result<()> {
         Ok(())
     }
-    fn from_core(core: ConnectionCore<Self>) -> Self {
-        Self { core }
-    }
-    fn core(&self) -> &ConnectionCore<Self> {
-        &self.core
-    }
+    connections::core_accessors!();
 }
 connections::register_connection!(Plain);
 
@@ -108,12 +98,7 @@ impl BaseConnection for Unregistered {
     async fn connect(_: &ConnectParams) -> Result<()> {
         Ok(())
     }
-    fn from_core(core: ConnectionCore<Self>) -> Self {
-        Self { core }
-    }
-    fn core(&self) -> &ConnectionCore<Self> {
-        &self.core
-    }
+    connections::core_accessors!();
 }
 
 /// A connection type whose connect fails with an error that does not name the connection.
@@ -128,12 +113,7 @@ impl BaseConnection for Failing {
     async fn connect(_: &ConnectParams) -> Result<()> {
         Err(Error::InvalidArgument { argument: "greeting", reason: "broken on purpose".into() })
     }
-    fn from_core(core: ConnectionCore<Self>) -> Self {
-        Self { core }
-    }
-    fn core(&self) -> &ConnectionCore<Self> {
-        &self.core
-    }
+    connections::core_accessors!();
 }
 connections::register_connection!(Failing);
 

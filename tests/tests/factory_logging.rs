@@ -3,29 +3,13 @@
 
 #![allow(clippy::unwrap_used)] // test code
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use connections_tests::Project;
+use connections_tests::{LogBuffer, Project};
 use files_connector as _; // links the connector, registering type `files`
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(data);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn options_alone_over_a_malformed_secrets_file_warn_naming_the_file() {
     const SECRET: &str = "s3cr3t-half-written";
-    let buffer = Buffer::default();
+    let buffer = LogBuffer::default();
     let writer = buffer.clone();
     let subscriber =
         tracing_subscriber::fmt().with_writer(move || writer.clone()).with_max_level(tracing::Level::WARN).finish();
@@ -40,7 +24,7 @@ fn options_alone_over_a_malformed_secrets_file_warn_naming_the_file() {
         .open()
         .unwrap();
     assert_eq!(conn.query("x.csv").unwrap().num_rows(), 1);
-    let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let logged = buffer.text();
     assert!(logged.contains("WARN"), "{logged}");
     assert!(logged.contains(&p.project_secrets().display().to_string()), "{logged}");
     assert!(logged.contains("connected with the options passed to connection() alone"), "{logged}");

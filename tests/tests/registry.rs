@@ -19,12 +19,7 @@ macro_rules! unit_connection {
             async fn connect(_: &ConnectParams) -> Result<()> {
                 Ok(())
             }
-            fn from_core(core: ConnectionCore<Self>) -> Self {
-                Self { core }
-            }
-            fn core(&self) -> &ConnectionCore<Self> {
-                &self.core
-            }
+            connections::core_accessors!();
         }
         connections::register_connection!($name);
     };

@@ -4,28 +4,12 @@
 
 #![allow(clippy::unwrap_used)] // test code
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use connections_tests::Project;
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(data);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use connections_tests::{LogBuffer, Project};
 
 #[test]
 fn reload_errors_are_logged_without_values() {
     const SECRET: &str = "s3cr3t-in-a-log";
-    let buffer = Buffer::default();
+    let buffer = LogBuffer::default();
     let writer = buffer.clone();
     let subscriber =
         tracing_subscriber::fmt().with_writer(move || writer.clone()).with_max_level(tracing::Level::TRACE).finish();
@@ -36,7 +20,7 @@ fn reload_errors_are_logged_without_values() {
     store.load().unwrap();
     p.write(p.project_secrets(), format!("token = '{SECRET}\n"));
     store.reload().unwrap_err();
-    let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let logged = buffer.text();
     assert!(logged.contains("secrets reload failed"), "{logged}");
     assert!(logged.contains("secrets loaded"), "{logged}");
     assert!(!logged.contains(SECRET), "{logged}");
