@@ -240,3 +240,116 @@ fn set_private(path: &Path) {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("make a key private");
 }
+
+/// A MariaDB (or MySQL) server of its own on 127.0.0.1, TLS required (`require_secure_transport`)
+/// with the test's certificates; stopped and removed on drop. Users: `tls` (password `tls-pw`)
+/// and `certuser` (no password, `REQUIRE SUBJECT '/CN=certuser'`: its client certificate).
+pub struct ThrowawayMariaDb {
+    dir: tempfile::TempDir,
+    server: std::process::Child,
+    port: u16,
+}
+
+impl ThrowawayMariaDb {
+    /// Starts a server; `None` (with a notice) where `mariadbd` and `mariadb-install-db` are
+    /// missing.
+    ///
+    /// # Panics
+    /// If they are there but fail, or the server does not listen within 60 s.
+    pub fn start(certificates: &Certificates) -> Option<Self> {
+        let (Some(install), Some(server)) = (which("mariadb-install-db"), which("mariadbd")) else {
+            eprintln!("skipped: no MariaDB server programs (mariadbd, mariadb-install-db) on this machine");
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("make a temporary directory");
+        let data = dir.path().join("data");
+        for file in ["ca.crt", "server.crt", "server.key"] {
+            std::fs::copy(certificates.path(file), dir.path().join(file)).expect("copy a certificate");
+        }
+        let user = if is_root() { "mysql" } else { "" };
+        if is_root() {
+            let status = Command::new("chown").args(["-R", "mysql:mysql"]).arg(dir.path()).status();
+            assert!(status.is_ok_and(|s| s.success()), "chown {}", dir.path().display());
+        }
+        let mut args =
+            vec!["--no-defaults".to_owned(), format!("--datadir={}", data.display()), "--skip-test-db".into()];
+        if !user.is_empty() {
+            args.push(format!("--user={user}"));
+        }
+        let out = Command::new(install).args(&args).output().expect("run mariadb-install-db");
+        assert!(out.status.success(), "mariadb-install-db: {}", String::from_utf8_lossy(&out.stderr));
+        let port = free_port();
+        let socket = dir.path().join("mysqld.sock");
+        let path = |file: &str| dir.path().join(file).display().to_string();
+        let mut command = Command::new(server);
+        command.args([
+            "--no-defaults".to_owned(),
+            format!("--datadir={}", data.display()),
+            format!("--port={port}"),
+            "--bind-address=127.0.0.1".into(),
+            format!("--socket={}", socket.display()),
+            format!("--pid-file={}", path("mysqld.pid")),
+            format!("--ssl-ca={}", path("ca.crt")),
+            format!("--ssl-cert={}", path("server.crt")),
+            format!("--ssl-key={}", path("server.key")),
+            "--require-secure-transport=ON".into(),
+            "--skip-name-resolve".into(),
+            "--innodb-buffer-pool-size=16M".into(),
+        ]);
+        if !user.is_empty() {
+            command.arg(format!("--user={user}"));
+        }
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("create the server log");
+        let child = command.stdout(log.try_clone().expect("the log")).stderr(log).spawn().expect("start mariadbd");
+        let mut db = Self { dir, server: child, port };
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60) && db.server.try_wait().ok().flatten().is_none(),
+                "mariadbd did not start: {}",
+                std::fs::read_to_string(db.dir.path().join("server.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        db.sql(
+            "create user 'tls'@'%' identified by 'tls-pw'; grant all on *.* to 'tls'@'%';\
+             create user 'certuser'@'%' require subject '/CN=certuser'; grant all on *.* to 'certuser'@'%';",
+        );
+        Some(db)
+    }
+
+    /// The server's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs statements as root through the server's socket.
+    fn sql(&mut self, statements: &str) {
+        let socket = self.dir.path().join("mysqld.sock");
+        let client = which("mariadb").or_else(|| which("mysql")).expect("a mariadb client");
+        let out = Command::new(client)
+            .args(["--no-defaults", "-u", "root", "-S"])
+            .arg(&socket)
+            .args(["-e", statements])
+            .output()
+            .expect("run the mariadb client");
+        assert!(out.status.success(), "mariadb: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for ThrowawayMariaDb {
+    fn drop(&mut self) {
+        let _ = self.server.kill(); // the directory goes next
+        let _ = self.server.wait();
+    }
+}
+
+/// The full path of a program on the `PATH`.
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .chain(["/usr/sbin", "/usr/bin"])
+        .map(|dir| Path::new(dir).join(program))
+        .find(|path| path.is_file())
+}

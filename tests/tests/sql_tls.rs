@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // test code
 
 use connections::ErrorKind;
-use connections_tests::throwaway::{Certificates, ThrowawayPostgres, Tls};
+use connections_tests::throwaway::{Certificates, ThrowawayMariaDb, ThrowawayPostgres, Tls};
 use connections_tests::{Project, error_chain, frame_text};
 
 /// Opens `url` as a connection of type `sql` (with `extra` TOML lines in its section).
@@ -103,4 +103,57 @@ async fn postgres_require_against_a_server_without_tls_fails_clearly() {
     assert!(chain.contains("the server refused TLS"), "{chain}");
     // prefer falls back to a plain connection
     open(&format!("{url}?sslmode=prefer"), "").await.unwrap();
+}
+
+#[tokio::test]
+async fn mariadb_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(certs) = Certificates::make(&dir.path().join("certs")) else { return };
+    let Some(server) = ThrowawayMariaDb::start(&certs) else { return };
+    let port = server.port();
+    let ca = certs.path("ca.crt").display().to_string();
+    let base = format!("mysql://tls:tls-pw@localhost:{port}/mysql");
+
+    // VERIFY_IDENTITY with the right CA: encrypted; the bulk reader steps aside, sqlx serves
+    let conn = open(&format!("{base}?ssl_mode=VERIFY_IDENTITY&ssl_ca={ca}"), "").await.unwrap();
+    let pool = conn.pool().await.unwrap();
+    let df = conn.query("select variable_value <> '' as encrypted from information_schema.session_status where variable_name = 'Ssl_cipher'").await.unwrap();
+    assert_eq!(frame_text(&df), "encrypted: Int32\nencrypted\n1\n");
+    assert_eq!((pool.served().mysql_bulk, pool.served().rows), (0, 1), "{:?}", pool.served());
+
+    // the CA as PEM text through connect_args
+    let pem = certs.pem("ca.crt");
+    let section = format!("create_engine_kwargs = {{ connect_args = {{ ssl_ca = '''{pem}''' }} }}");
+    let conn = open(&format!("{base}?ssl_mode=VERIFY_IDENTITY"), &section).await.unwrap();
+    assert!(frame_text(&conn.query("select 1 as one").await.unwrap()).ends_with("one\n1\n"));
+
+    // another CA, another host name
+    let other = certs.path("other-ca.crt").display().to_string();
+    let err = open(&format!("{base}?ssl_mode=VERIFY_CA&ssl_ca={other}"), "").await.unwrap_err();
+    assert!(error_chain(&err).contains("the server's certificate did not verify"), "{}", error_chain(&err));
+    let by_ip = format!("mysql://tls:tls-pw@127.0.0.1:{port}/mysql");
+    let err = open(&format!("{by_ip}?ssl_mode=VERIFY_IDENTITY&ssl_ca={ca}"), "").await.unwrap_err();
+    assert!(error_chain(&err).contains("the host name did not match"), "{}", error_chain(&err));
+    open(&format!("{by_ip}?ssl_mode=VERIFY_CA&ssl_ca={ca}"), "").await.unwrap();
+
+    // a client certificate logs in `certuser` (REQUIRE SUBJECT); without one it cannot
+    let client = format!(
+        "mysql://certuser@localhost:{port}/mysql?ssl_mode=VERIFY_IDENTITY&ssl_ca={ca}&ssl_cert={}&ssl_key={}",
+        certs.path("client.crt").display(),
+        certs.path("client.key").display()
+    );
+    let conn = open(&client, "").await.unwrap();
+    assert!(frame_text(&conn.query("select current_user() as who").await.unwrap()).contains("certuser@"));
+    let err = open(&format!("mysql://certuser@localhost:{port}/mysql?ssl_mode=VERIFY_IDENTITY&ssl_ca={ca}"), "")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{}", error_chain(&err));
+
+    // TLS turned off against require_secure_transport: the server's refusal, in its own words
+    // (MariaDB 10.11 answers "Access denied"; MySQL "insecure transport are prohibited")
+    let err = open(&format!("{base}?ssl_mode=DISABLED"), "").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect);
+    let chain = error_chain(&err);
+    assert!(chain.contains("insecure transport") || chain.contains("Access denied"), "{chain}");
+    assert!(!chain.contains("tls-pw"), "the password leaked: {chain}");
 }
