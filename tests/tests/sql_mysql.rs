@@ -7,8 +7,9 @@ use connections::arrow::datatypes::{DataType, TimeUnit};
 use connections::{BaseConnection as _, ErrorKind};
 use connections_tests::{Project, error_chain, open_sql, open_sql_with, server_url, unique_table};
 
-/// A pool of exactly one connection: a query that did not run on it ran on the bulk reader's.
-const ONE_CONNECTION: &str = "create_engine_kwargs = { pool_size = 1, max_overflow = 0 }";
+/// Two server sessions in all: the bulk reader's and one sqlx connection (the bulk reader counts
+/// inside `pool_size`), so a query that did not run on the pool's ran on the bulk reader's.
+const ONE_CONNECTION: &str = "create_engine_kwargs = { pool_size = 2, max_overflow = 0 }";
 
 /// The digits 0 to 9 as rows of a derived table `d`, to generate rows on MariaDB and MySQL alike.
 const DIGITS: &str = "(select 0 as d union all select 1 union all select 2 union all select 3 union all
@@ -232,7 +233,7 @@ async fn mysql_bulk_reader_logs_in_with_a_password() {
 #[tokio::test]
 async fn mysql_bulk_connection_is_recycled() {
     let Some(url) = server_url(VAR) else { return };
-    let kwargs = "create_engine_kwargs = { pool_size = 1, max_overflow = 0, pool_recycle = 1 }";
+    let kwargs = "create_engine_kwargs = { pool_size = 2, max_overflow = 0, pool_recycle = 1 }";
     let (_p, conn) = open_sql_with(&url, "my_recycle", kwargs).await;
     // each query differs in text, so that none is answered by the query cache
     let first = connection_id(&conn.query("select connection_id() as id").await.unwrap());
@@ -586,4 +587,35 @@ async fn mysql_statement_errors_are_not_retried() {
     assert_eq!(e.kind(), ErrorKind::Statement, "{e:?}");
     assert!(!e.is_retryable());
     assert_eq!(ids().await, before, "no connection was reset or replaced");
+}
+
+/// The bulk reader's connection counts inside `pool_size`: no more server sessions than it
+/// allows, however many queries run at once; a pool of one has no bulk reader.
+#[tokio::test]
+async fn mysql_bulk_reader_stays_inside_pool_size() {
+    let Some(url) = server_url(VAR) else { return };
+    let sessions = |conn: std::sync::Arc<connections::sql::SqlConnection>, tag: &'static str| async move {
+        // every query holds its connection for a moment, all at once
+        let queries = (0..6).map(|k| {
+            let conn = std::sync::Arc::clone(&conn);
+            async move {
+                let sql = format!(
+                    "select connection_id() as id, sleep(0.3) as s, {k} as k from dual where '{tag}' = '{tag}'"
+                );
+                connection_id(&conn.query(sql).await.unwrap())
+            }
+        });
+        let mut ids: Vec<u64> = futures_util::future::join_all(queries).await;
+        ids.sort_unstable();
+        ids.dedup();
+        (ids.len(), conn.pool().await.unwrap().served())
+    };
+    let (_p, two) = open_sql_with(&url, "my_two", "create_engine_kwargs = { pool_size = 2, max_overflow = 0 }").await;
+    let (count, served) = sessions(two, "two").await;
+    assert!(count <= 2, "{count} server sessions for a pool_size of 2");
+    assert!(served.mysql_bulk >= 1, "the bulk reader served some: {served:?}");
+    let (_q, one) = open_sql_with(&url, "my_one", "create_engine_kwargs = { pool_size = 1, max_overflow = 0 }").await;
+    let (count, served) = sessions(one, "one").await;
+    assert_eq!(count, 1, "one server session for a pool_size of 1");
+    assert_eq!(served.mysql_bulk, 0, "a pool of one has no bulk reader: {served:?}");
 }

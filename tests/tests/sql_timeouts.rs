@@ -112,7 +112,7 @@ async fn mysql_stops(admin: &connections::sql::SqlConnection, sql: &str) -> bool
 async fn a_cancelled_mysql_query_stops_on_the_server() {
     let Some(url) = server_url("CONNECTIONS_TEST_MYSQL_URL") else { return };
     let (_p, conn) =
-        open_sql_with(&url, "my_cancel", "create_engine_kwargs = { pool_size = 1, max_overflow = 0 }").await;
+        open_sql_with(&url, "my_cancel", "create_engine_kwargs = { pool_size = 2, max_overflow = 0 }").await;
     let (_q, admin) = open_sql_with(&url, "my_cancel_admin", "").await;
     let sql = "select sleep(29)";
     let pool = conn.pool().await.unwrap();

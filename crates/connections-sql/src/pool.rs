@@ -89,6 +89,8 @@ enum PoolKind {
 impl SqlPool {
     /// Connects a pool (one connection is opened, so a bad configuration fails here).
     pub(crate) async fn connect(config: &SqlConfig) -> Result<Self> {
+        #[cfg(feature = "mysql")]
+        let mut with_bulk = false;
         let kind = match config.backend {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite => {
@@ -108,7 +110,15 @@ impl SqlPool {
             #[cfg(feature = "mysql")]
             Backend::MySql => {
                 let options = crate::options::mysql_options(config)?;
-                let pool_options = with_statement_time_limit(pool_options(&config.engine), config.engine.query_timeout);
+                // The bulk reader's connection counts inside `pool_size`: sqlx's pool gets one
+                // connection less, and a pool of one has no bulk reader.
+                let mut engine = config.engine.clone();
+                with_bulk =
+                    engine.max_connections >= 2 && backend::mysql_wire::BulkReader::supports(&options, &config.url);
+                if with_bulk {
+                    engine.max_connections -= 1;
+                }
+                let pool_options = with_statement_time_limit(pool_options(&engine), engine.query_timeout);
                 PoolKind::MySql(pool(config, options, pool_options, |_, options| options).await?)
             }
             #[allow(unreachable_patterns)]
@@ -120,7 +130,7 @@ impl SqlPool {
         tracing::debug!(url = %config.url.render_redacted(), "connected");
         #[cfg(feature = "mysql")]
         let bulk = match &kind {
-            PoolKind::MySql(pool) => {
+            PoolKind::MySql(pool) if with_bulk => {
                 backend::mysql_wire::BulkReader::new(&pool.connect_options(), &config.url, &config.engine, pool.clone())
             }
             #[allow(unreachable_patterns)]
