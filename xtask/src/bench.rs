@@ -64,11 +64,20 @@ impl flags::Bench {
                 backends.push(*backend);
             }
         }
-        let mut runs = Vec::new();
+        let mut targets = Vec::new();
         for backend in backends {
             let target = Target::new(sh, backend, &dir, &table);
-            step(&format!("{}: {} ({table}, {} rows)", backend.name(), target.shown_url, self.rows));
-            let run = BackendRun::measure(self, &exe, &target, peer.as_ref().ok(), psql);
+            if self.tls && backend == BenchBackend::Postgres {
+                targets.push(target.with_sslmode("disable", ""));
+                targets.push(target.with_sslmode("require", "+tls"));
+            } else {
+                targets.push(target);
+            }
+        }
+        let mut runs = Vec::new();
+        for target in &targets {
+            step(&format!("{}: {} ({table}, {} rows)", target.label, target.shown_url, self.rows));
+            let run = BackendRun::measure(self, &exe, target, peer.as_ref().ok(), psql);
             runs.push(run);
         }
 
@@ -108,7 +117,7 @@ impl flags::Bench {
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!("\nwritten to {}", path.strip_prefix(&root).unwrap_or(&path).display());
 
-        let failed: Vec<&str> = runs.iter().filter(|r| r.ours_failed()).map(|r| r.backend.name()).collect();
+        let failed: Vec<&str> = runs.iter().filter(|r| r.ours_failed()).map(|r| r.label.as_str()).collect();
         if !failed.is_empty() {
             bail!("the load failed on {}: see the errors above", failed.join(", "));
         }
@@ -127,6 +136,9 @@ impl flags::Bench {
         }
         if self.hits != 1000 {
             let _ = write!(line, " --hits {}", self.hits);
+        }
+        if self.tls {
+            line.push_str(" --tls");
         }
         line
     }
@@ -201,6 +213,8 @@ fn setup_peer(sh: &Shell, dir: &Path) -> Result<Peer, String> {
 /// Where one backend's table is, for us and for connectorx.
 struct Target {
     backend: BenchBackend,
+    /// The name of the measurement: the backend's, with `+tls` for PostgreSQL over TLS.
+    label: String,
     /// The URL our driver takes.
     url: String,
     /// The connection string connectorx takes.
@@ -229,7 +243,32 @@ impl Target {
                 (url, peer)
             }
         };
-        Self { backend, shown_url: redact(&url), url, peer_url, table: table.to_owned() }
+        Self {
+            backend,
+            label: backend.name().to_owned(),
+            shown_url: redact(&url),
+            url,
+            peer_url,
+            table: table.to_owned(),
+        }
+    }
+
+    /// This target with `sslmode` set in both URLs (libpq's and connectorx's spelling), and
+    /// `suffix` added to its label.
+    fn with_sslmode(&self, mode: &str, suffix: &str) -> Self {
+        let add = |url: &str| {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{separator}sslmode={mode}")
+        };
+        let url = add(&self.url);
+        Self {
+            backend: self.backend,
+            label: format!("{}{suffix}", self.backend.name()),
+            shown_url: redact(&url),
+            peer_url: add(&self.peer_url),
+            url,
+            table: self.table.clone(),
+        }
     }
 
     fn sql(&self) -> String {
@@ -287,7 +326,7 @@ fn run_psql(target: &Target, sql: &str) -> Result<f64, String> {
 
 /// Everything measured on one backend.
 struct BackendRun {
-    backend: BenchBackend,
+    label: String,
     shown_url: String,
     generate: Result<Value, String>,
     ours: Vec<Value>,
@@ -303,7 +342,7 @@ struct BackendRun {
 impl BackendRun {
     fn measure(bench: &flags::Bench, exe: &Path, target: &Target, peer: Option<&Peer>, psql: bool) -> Self {
         let mut run = Self {
-            backend: target.backend,
+            label: target.label.clone(),
             shown_url: target.shown_url.clone(),
             generate: Err("not run".to_owned()),
             ours: Vec::new(),
@@ -313,7 +352,7 @@ impl BackendRun {
             hit: None,
             errors: Vec::new(),
         };
-        let name = target.backend.name();
+        let name = target.label.as_str();
 
         let started = Instant::now();
         println!("{name}: checking {} for {} rows (generating it if needed)...", target.table, bench.rows);
@@ -442,7 +481,7 @@ impl BackendRun {
         let arrow = self.ours_median("arrow_used_bytes");
         let allocated = self.ours_median("arrow_bytes");
         json!({
-            "backend": self.backend.name(),
+            "backend": self.label,
             "url": self.shown_url,
             "generate": match &self.generate { Ok(v) => v.clone(), Err(e) => json!({ "error": e }) },
             "ours": {

@@ -69,6 +69,11 @@ pub(crate) struct Bench {
     /// Cache hits timed after one cold query.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) hits: u32,
+    /// Also measure PostgreSQL over TLS: the plain row uses `sslmode=disable`, the `+tls` row
+    /// `sslmode=require` (for us, connectorx and psql alike). MariaDB is measured plain (the
+    /// shared server offers no TLS).
+    #[arg(long)]
+    pub(crate) tls: bool,
 }
 
 /// A database `cargo xtask bench` measures.

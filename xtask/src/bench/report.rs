@@ -69,7 +69,7 @@ pub(super) fn print_tables(runs: &[BackendRun]) {
         let arrow = run.ours_median("arrow_used_bytes");
         let rows = run.ours.first().or(run.hit.as_ref()).map_or_else(|| "-".to_owned(), |v| v["rows"].to_string());
         main.push(vec![
-            run.backend.name().to_owned(),
+            run.label.clone(),
             rows,
             fmt(ours, 3),
             fmt(run.peer_seconds(), 3),
@@ -85,7 +85,7 @@ pub(super) fn print_tables(runs: &[BackendRun]) {
         ]);
         let sides: Vec<&str> = run.errors.iter().map(|(side, _)| side.as_str()).collect();
         baselines.push(vec![
-            run.backend.name().to_owned(),
+            run.label.clone(),
             fmt(run.ours_median("open_seconds"), 3),
             fmt(kb_mib(run.ours_median("rss_before_kb")), 1),
             fmt(bytes_mib(run.ours_median("arrow_bytes")), 1),
