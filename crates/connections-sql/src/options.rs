@@ -19,7 +19,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use connections_core::toml::{Table, Value};
-use connections_core::{ConfigOrigin, ConfigProblem, ConnectParams, Error, Result};
+use connections_core::{ConfigOrigin, ConfigProblem, ConnectParams, Result};
 
 use crate::url::{Backend, SqlUrl, parse_python_int, split_drivername};
 
@@ -92,7 +92,7 @@ impl SqlConfig {
         let (mut url, url_key) = match params.get(SqlKey::Url.as_ref()) {
             Some(value) => {
                 warn_ignored_parts(params);
-                let text = value.as_str().ok_or_else(|| expected(params, "url", "a string", value))?;
+                let text = value.as_str().ok_or_else(|| params.expected("url", "a string", value))?;
                 (SqlUrl::parse(text).map_err(|e| params.error("url", e.to_string()))?, SqlKey::Url)
             }
             None => (url_from_parts(params)?, SqlKey::Dialect),
@@ -111,7 +111,7 @@ impl SqlConfig {
         }
         let autocommit = match params.get(SqlKey::Autocommit.as_ref()) {
             Some(Value::Boolean(on)) => *on,
-            Some(other) => return Err(expected(params, "autocommit", "a boolean", other)),
+            Some(other) => return Err(params.expected("autocommit", "a boolean", other)),
             None => false,
         };
         Ok(Self { backend, url, engine, autocommit, params: params.clone() })
@@ -234,7 +234,7 @@ fn url_from_parts(params: &ConnectParams) -> Result<SqlUrl> {
         None => None,
         Some(Value::String(password)) => Some(password.clone()),
         Some(Value::Integer(password)) => Some(password.to_string()),
-        Some(other) => return Err(expected(params, "password", "a string", other)),
+        Some(other) => return Err(params.expected("password", "a string", other)),
     };
     url.host = read_string(params, SqlKey::Host)?;
     url.port = read_port(params)?;
@@ -242,7 +242,7 @@ fn url_from_parts(params: &ConnectParams) -> Result<SqlUrl> {
     url.query = match params.get(SqlKey::Query.as_ref()) {
         None => Vec::new(),
         Some(Value::Table(table)) => parameter_pairs(params, "query", table)?,
-        Some(other) => return Err(expected(params, "query", "a table of query parameters", other)),
+        Some(other) => return Err(params.expected("query", "a table of query parameters", other)),
     };
     Ok(url)
 }
@@ -252,7 +252,7 @@ fn read_string(params: &ConnectParams, key: SqlKey) -> Result<Option<String>> {
     match params.get(key.as_ref()) {
         None => Ok(None),
         Some(Value::String(text)) => Ok(Some(text.clone())),
-        Some(other) => Err(expected(params, key.as_ref(), "a string", other)),
+        Some(other) => Err(params.expected(key.as_ref(), "a string", other)),
     }
 }
 
@@ -265,7 +265,7 @@ fn read_port(params: &ConnectParams) -> Result<Option<u16>> {
         Value::Integer(n) => Some(*n),
         Value::Float(f) => truncate(*f),
         Value::String(text) => parse_python_int(text),
-        other => return Err(expected(params, "port", EXPECTED, other)),
+        other => return Err(params.expected("port", EXPECTED, other)),
     };
     let port = number.and_then(|n| u16::try_from(n).ok());
     let message = format!("expected a port number between 0 and 65535 ({EXPECTED})");
@@ -291,12 +291,7 @@ fn parameter_pairs(params: &ConnectParams, path: &str, table: &Table) -> Result<
         };
         for item in items {
             let text = scalar_text(item).ok_or_else(|| {
-                expected(
-                    params,
-                    &format!("{path}.{key}"),
-                    "a string, a number or a boolean (or an array of them)",
-                    item,
-                )
+                params.expected(&format!("{path}.{key}"), "a string, a number or a boolean (or an array of them)", item)
             })?;
             pairs.push((key.clone(), text));
         }
@@ -315,12 +310,6 @@ fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
-/// The error for a value of the wrong type or range: names the key, what was expected and the
-/// TOML type found, never the value.
-fn expected(params: &ConnectParams, key: &str, what: &str, found: &Value) -> Error {
-    params.expected(key, what, found)
-}
-
 /// Whether a SQLite URL opens an in-memory database: no file (`sqlite://`, `:memory:`) or
 /// `mode=memory`.
 fn is_sqlite_memory(url: &SqlUrl) -> bool {
@@ -330,6 +319,8 @@ fn is_sqlite_memory(url: &SqlUrl) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use connections_core::Error;
 
     use connections_core::SecretsStore;
 

@@ -90,6 +90,7 @@ impl SqlPool {
     /// Connects a pool (one connection is opened, so a bad configuration fails here).
     pub(crate) async fn connect(config: &SqlConfig) -> Result<Self> {
         #[cfg(feature = "mysql")]
+        #[allow(unused_assignments)] // built with MySQL alone, every path assigns it
         let mut with_bulk = false;
         let kind = match config.backend {
             #[cfg(feature = "sqlite")]

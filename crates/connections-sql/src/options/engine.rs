@@ -9,7 +9,7 @@ use connections_core::{ConfigProblem, ConnectParams, Result};
 
 #[cfg(doc)]
 use super::SqlConfig;
-use super::{EngineKwarg, SqlKey, expected, parameter_pairs};
+use super::{EngineKwarg, SqlKey, parameter_pairs};
 
 /// SQLAlchemy's default `pool_size`.
 const DEFAULT_POOL_SIZE: i64 = 5;
@@ -106,7 +106,7 @@ pub(super) fn read_engine(params: &ConnectParams) -> Result<(EngineOptions, Vec<
     let mut entries: Vec<(EngineKwarg, String, &Value)> = Vec::new();
     let table_key = SqlKey::CreateEngineKwargs.as_ref();
     if let Some(value) = params.get(table_key) {
-        let Value::Table(table) = value else { return Err(expected(params, table_key, "a table", value)) };
+        let Value::Table(table) = value else { return Err(params.expected(table_key, "a table", value)) };
         let mut unknown = Vec::new();
         for (key, value) in table {
             match EngineKwarg::from_str(key) {
@@ -151,22 +151,22 @@ pub(super) fn read_engine(params: &ConnectParams) -> Result<(EngineOptions, Vec<
                 engine.max_lifetime = match seconds(value) {
                     Some(Seconds::Duration(recycle)) => Some(recycle.max(MIN_RECYCLE)),
                     Some(Seconds::Negative) => None,
-                    None => return Err(expected(params, &key, "a number of seconds (-1: never)", value)),
+                    None => return Err(params.expected(&key, "a number of seconds (-1: never)", value)),
                 };
             }
             EngineKwarg::PoolPrePing => {
                 engine.test_before_acquire =
-                    value.as_bool().ok_or_else(|| expected(params, &key, "a boolean", value))?;
+                    value.as_bool().ok_or_else(|| params.expected(&key, "a boolean", value))?;
             }
             EngineKwarg::Echo => {
                 engine.echo = match value {
                     Value::Boolean(on) => *on,
                     Value::String(text) if text == "debug" => true,
-                    other => return Err(expected(params, &key, "a boolean or \"debug\"", other)),
+                    other => return Err(params.expected(&key, "a boolean or \"debug\"", other)),
                 };
             }
             EngineKwarg::ConnectArgs => {
-                let Value::Table(table) = value else { return Err(expected(params, &key, "a table", value)) };
+                let Value::Table(table) = value else { return Err(params.expected(&key, "a table", value)) };
                 connect_args = parameter_pairs(params, &key, table)?;
             }
         }
@@ -190,7 +190,7 @@ fn expected_number(params: &ConnectParams, key: &str, what: &str, found: &Value)
         Value::Integer(_) | Value::Float(_) => {
             params.error(key, ConfigProblem::Expected { expected: what.to_owned(), found: found.to_string() })
         }
-        _ => expected(params, key, what, found),
+        _ => params.expected(key, what, found),
     }
 }
 
