@@ -32,7 +32,7 @@ impl flags::Ci {
         cmd!(sh, "cargo deny check licenses bans sources").run()?;
 
         step("cargo xtask test");
-        flags::Test::default().run(sh)
+        flags::Test { require_emulator: true, ..flags::Test::default() }.run(sh)
     }
 }
 
@@ -42,7 +42,7 @@ fn step(title: &str) {
 }
 
 /// Whether we run under CI, i.e. the `CI` environment variable is `true` (or `1`).
-fn is_ci(sh: &Shell) -> bool {
+pub(crate) fn is_ci(sh: &Shell) -> bool {
     sh.var("CI").is_ok_and(|value| value.eq_ignore_ascii_case("true") || value == "1")
 }
 
