@@ -36,8 +36,10 @@ pub(crate) enum Cmd {
     /// holds --rows rows (SQLite: target/bench/bench.db; PostgreSQL:
     /// CONNECTIONS_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test; MariaDB:
     /// CONNECTIONS_TEST_MYSQL_URL, default mysql://root@127.0.0.1:3306/test). connectorx is
-    /// installed into a virtualenv under target/bench/venv. Prints a table and writes it to
-    /// target/bench/results.json.
+    /// installed into a virtualenv under target/bench/venv. `--backends snowflake` measures the
+    /// fakesnow emulator (see `cargo xtask services`; pandas is added to its virtualenv) with
+    /// the Python connector's fetch_arrow_all and fetch_pandas_all and the raw HTTP time of the
+    /// same response. Prints a table and writes it to target/bench/results.json.
     Bench(Bench),
     /// Start the Snowflake emulator (fakesnow's HTTP server) in the background for the tests.
     ///
@@ -111,6 +113,9 @@ pub(crate) enum BenchBackend {
     /// MariaDB (or MySQL) at CONNECTIONS_TEST_MYSQL_URL.
     #[value(alias = "mariadb")]
     Mysql,
+    /// The fakesnow emulator (not a default): the Python connector's fetch_arrow_all and
+    /// fetch_pandas_all and the raw HTTP floor (ours once the driver is wired in).
+    Snowflake,
 }
 
 /// A positive count; `_` separators allowed (`1_000_000`).
