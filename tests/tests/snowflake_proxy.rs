@@ -40,6 +40,12 @@ if mode == "chunks":
 elif mode == "twice":
     out["values"] = [cur.execute("select 41 + %s" % i).fetchone()[0] for i in (1, 2)]
     out["session_id"] = conn.session_id
+elif mode == "fails":
+    try:
+        cur.execute("select 1")
+        out["error"] = None
+    except snowflake.connector.errors.Error as e:
+        out["error"] = {"errno": e.errno, "message": e.msg}
 else:
     raise SystemExit(f"unknown mode {mode}")
 conn.close()
@@ -119,6 +125,22 @@ fn an_expired_session_token_is_renewed_and_the_query_goes_through() {
 }
 
 #[test]
+fn an_expired_master_token_ends_the_session_with_390114() {
+    let Some((proxy, python)) = setup(ProxyConfig::default()) else { return };
+    proxy.expire_session(1);
+    proxy.expire_master_token(1);
+    let out = run_client(&python, &proxy, "fails", &[]);
+    // the connector tried to renew, was told to log in again, and reports it (a password login
+    // does not log in again by itself)
+    assert_eq!(out["error"]["errno"], 390_114, "{out}");
+    let counts = proxy.counts();
+    assert_eq!(counts.master_expired_answers, 1, "{counts:?}");
+    assert_eq!(counts.queries, 1, "the query was not sent again after 390114: {counts:?}");
+    // (closing the connection afterwards meets the expired token again and renews it then)
+    assert!(counts.session_expired_answers >= 1, "{counts:?}");
+}
+
+#[test]
 fn a_query_in_progress_is_polled_until_its_result_is_ready() {
     let Some((proxy, python)) = setup(ProxyConfig::default()) else { return };
     proxy.query_in_progress(3);
@@ -194,6 +216,14 @@ async fn chunks_need_the_key_of_their_result() {
     );
     let again = post_json(&client, &url, Some(new_token), sql).await;
     assert_eq!(again["success"], true, "{again}");
+
+    // abort requests are recorded with their body, and forwarded
+    let abort = serde_json::json!({ "sqlText": "select 1", "requestId": "11111111-2222-3333-4444-555555555555" });
+    let aborted =
+        post_json(&client, &format!("{}/queries/v1/abort-request", proxy.url()), Some(new_token), abort.clone()).await;
+    assert_eq!(aborted["success"], true, "{aborted}");
+    assert_eq!(proxy.abort_requests(), [abort]);
+    assert_eq!(proxy.counts().aborts, 1);
 }
 
 async fn post_json(client: &reqwest::Client, url: &str, token: Option<&str>, body: Value) -> Value {
