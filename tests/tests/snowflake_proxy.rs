@@ -156,7 +156,7 @@ fn a_query_in_progress_is_polled_until_its_result_is_ready() {
 #[tokio::test(flavor = "multi_thread")]
 async fn chunks_need_the_key_of_their_result() {
     let Some(proxy) = SnowflakeProxy::from_env(ProxyConfig::default().rows_per_chunk(10)) else { return };
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder().no_proxy().build().expect("an HTTP client");
     let login: Value = post_json(
         &client,
         &format!("{}/session/v1/login-request", proxy.url()),
