@@ -15,7 +15,9 @@
 //!   a new session token for the same fakesnow session (`sessionToken`, `validityInSecondsST`,
 //!   `masterToken`, `validityInSecondsMT`, `masterValidityInSeconds`); the old session token then
 //!   answers 390112;
-//! - **queries** (`/queries/v1/query-request`): adds `returned`, `total` and, for an Arrow result
+//! - **queries** (`/queries/v1/query-request`): adds `returned`, `version`, `finalRoleName` and
+//!   `finalWarehouseName` (a failed statement gets `age`, `internalError`, `line`, `pos` and a
+//!   `queryId`, which fakesnow leaves out there) and, for an Arrow result
 //!   of more than [`ProxyConfig::first_chunk_rows`] rows, splits it: the first rows stay in
 //!   `rowsetBase64`, the rest is listed in `chunks` (`url`, `rowCount`, `uncompressedSize`,
 //!   `compressedSize`) as Arrow IPC streams served from the proxy's `/chunks/<result>/<n>`, with
@@ -376,6 +378,10 @@ struct Session {
     /// The `sessionId` the login reported.
     id: u64,
     expired: bool,
+    /// `roleName` and `warehouseName` of the login's `sessionInfo`, for `finalRoleName` and
+    /// `finalWarehouseName` of every result.
+    role: String,
+    warehouse: Option<String>,
 }
 
 struct StoredResult {
@@ -600,8 +606,8 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 }
 
 async fn login(inner: &Inner, call: Call) -> Response {
-    let warehouse = query_param(&call.query, "warehouse");
-    let role = query_param(&call.query, "roleName");
+    let warehouse = query_param(&call.query, "warehouse").map(|w| w.to_uppercase());
+    let role = query_param(&call.query, "roleName").map_or_else(|| "PUBLIC".to_owned(), |r| r.to_uppercase());
     let (status, headers, body) = match forward(inner, call, false).await {
         Forwarded::Upstream { status, headers, body } => (status, headers, body),
         Forwarded::Own(response) => return response,
@@ -621,7 +627,14 @@ async fn login(inner: &Inner, call: Call) -> Response {
             state.masters.insert(master.clone(), token.clone());
             state.sessions.insert(
                 token.clone(),
-                Session { upstream_token, master_token: master.clone(), id: session_id, expired: false },
+                Session {
+                    upstream_token,
+                    master_token: master.clone(),
+                    id: session_id,
+                    expired: false,
+                    role: role.clone(),
+                    warehouse: warehouse.clone(),
+                },
             );
             session_id
         };
@@ -635,8 +648,8 @@ async fn login(inner: &Inner, call: Call) -> Response {
         data.entry("healthCheckInterval").or_insert(json!(45));
         data.entry("newClientForUpgrade").or_insert(Value::Null);
         if let Some(info) = data.entry("sessionInfo").or_insert(json!({})).as_object_mut() {
-            info.entry("warehouseName").or_insert(json!(warehouse.map(|w| w.to_uppercase())));
-            info.entry("roleName").or_insert(json!(role.map_or_else(|| "PUBLIC".to_owned(), |r| r.to_uppercase())));
+            info.entry("warehouseName").or_insert(json!(warehouse));
+            info.entry("roleName").or_insert(json!(role));
         }
     }
     json_response(&answer)
@@ -676,6 +689,8 @@ fn renew(inner: &Inner, call: &Call) -> Response {
         master_token: session.master_token.clone(),
         id: session.id,
         expired: false,
+        role: session.role.clone(),
+        warehouse: session.warehouse.clone(),
     };
     let session_id = renewed.id;
     let token = new_token("proxy-session-");
@@ -701,6 +716,9 @@ fn renew(inner: &Inner, call: &Call) -> Response {
 
 async fn query(inner: &Inner, call: Call) -> Response {
     bump(&inner.counters.queries);
+    let (role, warehouse) = request_token(&call.headers)
+        .and_then(|token| inner.state().sessions.get(&token).map(|s| (s.role.clone(), s.warehouse.clone())))
+        .unwrap_or_else(|| ("PUBLIC".to_owned(), None));
     let (status, headers, body) = match forward(inner, call, true).await {
         Forwarded::Upstream { status, headers, body } => (status, headers, body),
         Forwarded::Own(response) => return response,
@@ -708,6 +726,11 @@ async fn query(inner: &Inner, call: Call) -> Response {
     let Ok(mut answer) = serde_json::from_slice::<Value>(&body) else {
         return (status, headers, body).into_response();
     };
+    if let Some(data) = answer.get_mut("data").and_then(Value::as_object_mut) {
+        data.entry("finalRoleName").or_insert(json!(role));
+        data.entry("finalWarehouseName").or_insert(json!(warehouse));
+    }
+    complete_error(&mut answer);
     complete_result(inner, &mut answer);
     let query_id = answer.pointer("/data/queryId").and_then(Value::as_str).map(str::to_owned);
     let polls = std::mem::take(&mut inner.state().faults.in_progress_polls);
@@ -761,6 +784,29 @@ async fn poll(inner: &Inner, call: Call) -> Response {
         Some(None) => in_progress(inner, &query_id),
         None => forward_response(inner, call).await,
     }
+}
+
+/// Adds what real Snowflake sends with a failed statement and fakesnow leaves out: `age`,
+/// `internalError`, `line`, `pos` and a `queryId`.
+fn complete_error(answer: &mut Value) {
+    if answer.get("success") != Some(&Value::Bool(false)) {
+        return;
+    }
+    let Some(data) = answer.get_mut("data").and_then(Value::as_object_mut) else { return };
+    if !data.contains_key("errorCode") {
+        return;
+    }
+    data.entry("age").or_insert(json!(0));
+    data.entry("internalError").or_insert(json!(false));
+    data.entry("line").or_insert(Value::Null);
+    data.entry("pos").or_insert(Value::Null);
+    data.entry("queryId").or_insert_with(|| json!(new_query_id()));
+}
+
+/// A query id shaped like Snowflake's (`01b2c3d4-0000-1234-0000-00000000abcd`).
+fn new_query_id() -> String {
+    let hex = new_token("");
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
 /// Adds what real Snowflake sends with a result and fakesnow leaves out, and splits a large

@@ -167,6 +167,8 @@ async fn chunks_need_the_key_of_their_result() {
     let token = login["data"]["token"].as_str().expect("a session token").to_owned();
     assert!(login["data"]["masterToken"].is_string(), "{login}");
     assert!(login["data"]["validityInSeconds"].is_u64(), "{login}");
+    assert!(login["data"]["sessionId"].is_u64(), "{login}");
+    assert_eq!(login["data"]["sessionInfo"]["roleName"], "PUBLIC", "{login}");
     let result: Value = post_json(
         &client,
         &format!("{}/queries/v1/query-request", proxy.url()),
@@ -177,6 +179,7 @@ async fn chunks_need_the_key_of_their_result() {
     let data = &result["data"];
     assert_eq!(data["total"], 25, "{result}");
     assert_eq!(data["returned"], 10, "{result}");
+    assert_eq!(data["finalRoleName"], "PUBLIC", "{result}");
     let chunks = data["chunks"].as_array().expect("chunks");
     assert_eq!(chunks.iter().map(|c| c["rowCount"].as_u64().unwrap_or(0)).collect::<Vec<_>>(), [10, 5]);
     let url = chunks[0]["url"].as_str().expect("a chunk URL");
@@ -193,6 +196,19 @@ async fn chunks_need_the_key_of_their_result() {
     assert_eq!(chunks[0]["uncompressedSize"].as_u64(), Some(bytes.len() as u64));
     let counts = proxy.counts();
     assert_eq!((counts.chunks_refused, counts.chunks_served), (2, 1), "{counts:?}");
+
+    // a failed statement carries what real Snowflake sends with it
+    let failed = post_json(
+        &client,
+        &format!("{}/queries/v1/query-request", proxy.url()),
+        Some(&token),
+        serde_json::json!({ "sqlText": "select * from no_such_table_anywhere", "sequenceId": 2 }),
+    )
+    .await;
+    assert_eq!(failed["success"], false, "{failed}");
+    assert!(failed["data"]["errorCode"].is_string(), "{failed}");
+    assert!(failed["data"]["queryId"].as_str().is_some_and(|id| id.len() == 36), "{failed}");
+    assert_eq!(failed["data"]["internalError"], false, "{failed}");
 
     // an expired session answers 390112 until renewed with the master token
     proxy.expire_session(1);
