@@ -25,8 +25,9 @@
 //!   header `x-amz-server-side-encryption-customer-key` set to the `qrmk` gets 403, as S3 does);
 //! - **polling** (`/queries/<id>/result`): serves results held back by
 //!   [`SnowflakeProxy::query_in_progress`];
-//! - **abort** (`/queries/v1/abort-request`), heartbeats and `/session?delete=true`: forwarded
-//!   and counted.
+//! - **abort** (`/queries/v1/abort-request`, `/queries/<id>/abort-request`): recorded, and a
+//!   query held in progress is cancelled (its next poll answers 000604);
+//! - heartbeats and `/session?delete=true`: forwarded and counted.
 //!
 //! Faults are armed at any time through `&self` methods and each fires on the next matching
 //! requests; [`SnowflakeProxy::counts`] tells a test what happened.
@@ -166,6 +167,10 @@ pub struct ProxyCounts {
     pub chunks_dropped: u64,
     /// Chunk downloads delayed, see [`SnowflakeProxy::slow_chunks`].
     pub chunks_slowed: u64,
+    /// The most chunk downloads in progress at once, each counted from its arrival until its
+    /// answer starts (a [`slow_chunks`](SnowflakeProxy::slow_chunks) delay included): with
+    /// slow chunks, how many the client fetches in parallel.
+    pub max_chunks_in_flight: u64,
     /// Answers 333334 (query in progress), to the query request and to polls alike.
     pub in_progress_answers: u64,
     /// Polls of `/queries/<id>/result`.
@@ -290,7 +295,11 @@ impl SnowflakeProxy {
     }
 
     /// The JSON bodies of the abort requests received so far, in order (each names the query
-    /// in `requestId` and `sqlText`, as the connectors send it).
+    /// in `requestId` and `sqlText`, as the connectors send it; `null` for a body-less
+    /// `/queries/<id>/abort-request`). An abort naming a query held back by
+    /// [`query_in_progress`](Self::query_in_progress) (by the `requestId` query parameter of its
+    /// query request, or by query id) cancels it: its next poll answers 000604, "SQL execution
+    /// canceled".
     pub fn abort_requests(&self) -> Vec<Value> {
         self.inner.state().aborts.clone()
     }
@@ -313,6 +322,13 @@ impl SnowflakeProxy {
     /// 333334 again. `polls` 0 disarms it.
     pub fn query_in_progress(&self, polls: u32) {
         self.inner.state().faults.in_progress_polls = polls;
+    }
+
+    /// Every poll answered 333334 from now on waits `delay` first, as Snowflake holds a poll
+    /// open while the query runs: a query in progress then stays in progress long enough to be
+    /// cancelled (see [`abort_requests`](Self::abort_requests)). `Duration::ZERO` ends it.
+    pub fn slow_polls(&self, delay: Duration) {
+        self.inner.state().faults.poll_delay = delay;
     }
 
     /// The next `times` chunk downloads send their headers and half of their body, then close
@@ -366,10 +382,20 @@ struct ProxyState {
     /// Chunked results: the key the client must send and the chunks' bytes.
     results: HashMap<u64, StoredResult>,
     /// Answers held back by the in-progress fault, by query id: the answer and polls to go.
-    pending: HashMap<String, (Value, u32)>,
+    pending: HashMap<String, Pending>,
     aborts: Vec<Value>,
     faults: Faults,
     next_id: u64,
+}
+
+/// A result held back by the in-progress fault.
+struct Pending {
+    answer: Value,
+    /// Polls to go, this one included.
+    polls: u32,
+    /// The `requestId` of the query request, which an abort request names.
+    request_id: Option<String>,
+    cancelled: bool,
 }
 
 struct Session {
@@ -397,6 +423,7 @@ struct Faults {
     drop_chunks: u32,
     slow_chunks: u32,
     slow_delay: Duration,
+    poll_delay: Duration,
 }
 
 /// [`ProxyCounts`], as atomics.
@@ -412,6 +439,8 @@ struct Counters {
     chunks_refused: AtomicU64,
     chunks_dropped: AtomicU64,
     chunks_slowed: AtomicU64,
+    chunks_in_flight: AtomicU64,
+    max_chunks_in_flight: AtomicU64,
     in_progress_answers: AtomicU64,
     polls: AtomicU64,
     aborts: AtomicU64,
@@ -433,6 +462,7 @@ impl Counters {
             chunks_refused: get(&self.chunks_refused),
             chunks_dropped: get(&self.chunks_dropped),
             chunks_slowed: get(&self.chunks_slowed),
+            max_chunks_in_flight: get(&self.max_chunks_in_flight),
             in_progress_answers: get(&self.in_progress_answers),
             polls: get(&self.polls),
             aborts: get(&self.aborts),
@@ -479,11 +509,8 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         (Method::POST, "/queries/v1/query-request") => query(&inner, call).await,
         (Method::GET, path) if path.starts_with("/chunks/") => chunk(&inner, &call).await,
         (Method::GET, path) if path.starts_with("/queries/") && path.ends_with("/result") => poll(&inner, call).await,
-        (Method::POST, "/queries/v1/abort-request") => {
-            bump(&inner.counters.aborts);
-            let body = json_body(&call.headers, &call.body).unwrap_or(Value::Null);
-            inner.state().aborts.push(body);
-            forward_response(&inner, call).await
+        (Method::POST, path) if path.starts_with("/queries/") && path.ends_with("/abort-request") => {
+            abort(&inner, call).await
         }
         (Method::POST, "/session/heartbeat") => {
             bump(&inner.counters.heartbeats);
@@ -716,6 +743,7 @@ fn renew(inner: &Inner, call: &Call) -> Response {
 
 async fn query(inner: &Inner, call: Call) -> Response {
     bump(&inner.counters.queries);
+    let request_id = query_param(&call.query, "requestId");
     let (role, warehouse) = request_token(&call.headers)
         .and_then(|token| inner.state().sessions.get(&token).map(|s| (s.role.clone(), s.warehouse.clone())))
         .unwrap_or_else(|| ("PUBLIC".to_owned(), None));
@@ -736,11 +764,56 @@ async fn query(inner: &Inner, call: Call) -> Response {
     let polls = std::mem::take(&mut inner.state().faults.in_progress_polls);
     match query_id {
         Some(query_id) if polls > 0 => {
-            inner.state().pending.insert(query_id.clone(), (answer, polls));
+            let pending = Pending { answer, polls, request_id, cancelled: false };
+            inner.state().pending.insert(query_id.clone(), pending);
             in_progress(inner, &query_id)
         }
         _ => json_response(&answer),
     }
+}
+
+/// The answer to a poll of a query an abort request cancelled.
+fn cancelled(query_id: &str) -> Value {
+    json!({
+        "data": {
+            "errorCode": "000604",
+            "sqlState": "57014",
+            "queryId": query_id,
+            "age": 0,
+            "internalError": false,
+            "line": null,
+            "pos": null,
+        },
+        "code": "000604",
+        "message": "SQL execution canceled",
+        "success": false,
+    })
+}
+
+/// `/queries/v1/abort-request` (the query named by the `requestId` of its body) or
+/// `/queries/<id>/abort-request`: recorded, marks a held-back query cancelled, forwarded.
+async fn abort(inner: &Inner, call: Call) -> Response {
+    bump(&inner.counters.aborts);
+    let body = json_body(&call.headers, &call.body).unwrap_or(Value::Null);
+    let by_id = call.path.strip_prefix("/queries/").and_then(|rest| rest.strip_suffix("/abort-request"));
+    let by_id = by_id.filter(|id| *id != "v1").map(str::to_owned);
+    let request_id = body.get("requestId").and_then(Value::as_str).map(str::to_owned);
+    {
+        let mut state = inner.state();
+        for (query_id, pending) in &mut state.pending {
+            let named = by_id.as_deref() == Some(query_id.as_str())
+                || (request_id.is_some() && pending.request_id == request_id);
+            if named {
+                pending.cancelled = true;
+            }
+        }
+        state.aborts.push(body);
+    }
+    if by_id.is_some() {
+        // fakesnow knows only /queries/v1/abort-request
+        return json_response(&json!({ "data": null, "code": null, "message": null, "success": true }));
+    }
+    forward_response(inner, call).await
 }
 
 /// The 333334 answer for `query_id`.
@@ -767,21 +840,31 @@ async fn poll(inner: &Inner, call: Call) -> Response {
     }
     let query_id =
         call.path.trim_start_matches("/queries/").trim_end_matches("/result").trim_end_matches('/').to_owned();
-    // Some(None): still in progress; Some(Some(answer)): ready; None: not held back here
+    // Some(None): still in progress; Some(Some(answer)): ready (or cancelled); None: not held
+    // back here
     let held = {
         let mut state = inner.state();
         match state.pending.get_mut(&query_id) {
-            Some((_, polls)) if *polls > 1 => {
-                *polls -= 1;
+            Some(pending) if pending.cancelled => {
+                state.pending.remove(&query_id);
+                Some(Some(cancelled(&query_id)))
+            }
+            Some(pending) if pending.polls > 1 => {
+                pending.polls -= 1;
                 Some(None)
             }
-            Some(_) => state.pending.remove(&query_id).map(|(answer, _)| Some(answer)),
+            Some(_) => state.pending.remove(&query_id).map(|pending| Some(pending.answer)),
             None => None,
         }
     };
     match held {
         Some(Some(answer)) => json_response(&answer),
-        Some(None) => in_progress(inner, &query_id),
+        Some(None) => {
+            // the lock is not held across the wait
+            let delay = inner.state().faults.poll_delay;
+            tokio::time::sleep(delay).await;
+            in_progress(inner, &query_id)
+        }
         None => forward_response(inner, call).await,
     }
 }
@@ -859,6 +942,23 @@ fn complete_result(inner: &Inner, answer: &mut Value) {
     bump(&inner.counters.chunked_results);
 }
 
+/// One chunk download in progress, counted in [`ProxyCounts::max_chunks_in_flight`].
+struct InFlight<'a>(&'a Counters);
+
+impl<'a> InFlight<'a> {
+    fn new(counters: &'a Counters) -> Self {
+        let now = counters.chunks_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        counters.max_chunks_in_flight.fetch_max(now, Ordering::SeqCst);
+        Self(counters)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.chunks_in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A random 256-bit key, base64, like a `qrmk`.
 fn base64_key() -> String {
     use base64::Engine as _;
@@ -884,6 +984,7 @@ async fn chunk(inner: &Inner, call: &Call) -> Response {
         bump(&inner.counters.chunks_refused);
         return (StatusCode::FORBIDDEN, "AccessDenied: the chunk's key header is missing or wrong").into_response();
     }
+    let _in_flight = InFlight::new(&inner.counters);
     let (slow, drop_it) = {
         let mut state = inner.state();
         let faults = &mut state.faults;

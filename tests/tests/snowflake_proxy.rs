@@ -40,6 +40,12 @@ if mode == "chunks":
 elif mode == "twice":
     out["values"] = [cur.execute("select 41 + %s" % i).fetchone()[0] for i in (1, 2)]
     out["session_id"] = conn.session_id
+elif mode == "timeout":
+    try:
+        cur.execute("select 1", timeout=1)
+        out["error"] = None
+    except snowflake.connector.errors.Error as e:
+        out["error"] = {"errno": e.errno, "message": e.msg}
 elif mode == "fails":
     try:
         cur.execute("select 1")
@@ -94,7 +100,7 @@ fn half_a_million_rows_arrive_complete_and_in_order_across_chunks() {
     };
     // one chunk download is cut off halfway and one is slow: the connector retries and waits
     proxy.drop_chunk_connections(1);
-    proxy.slow_chunks(1, Duration::from_millis(500));
+    proxy.slow_chunks(5, Duration::from_millis(400));
     let out = run_client(&python, &proxy, "chunks", &["500000"]);
     assert_eq!(out["rows"], 500_000, "{out}");
     assert_eq!(out["in_order"], true, "{out}");
@@ -104,7 +110,8 @@ fn half_a_million_rows_arrive_complete_and_in_order_across_chunks() {
     assert_eq!(counts.chunked_results, 1, "{counts:?}");
     assert_eq!(counts.chunks_served, 5, "{counts:?}");
     assert_eq!(counts.chunks_dropped, 1, "{counts:?}");
-    assert_eq!(counts.chunks_slowed, 1, "{counts:?}");
+    assert_eq!(counts.chunks_slowed, 5, "{counts:?}");
+    assert!(counts.max_chunks_in_flight >= 2, "the connector fetches chunks in parallel: {counts:?}");
     assert_eq!(counts.chunks_refused, 0, "the connector sent the chunk headers back: {counts:?}");
     assert_eq!(counts.logins, 1, "{counts:?}");
     assert_eq!(counts.session_closes, 1, "{counts:?}");
@@ -150,6 +157,21 @@ fn a_query_in_progress_is_polled_until_its_result_is_ready() {
     assert_eq!(counts.polls, 3, "{counts:?}");
     assert_eq!(counts.in_progress_answers, 3, "the query and two polls answered 333334: {counts:?}");
     assert_eq!(counts.queries, 2, "{counts:?}");
+}
+
+#[test]
+fn a_query_in_progress_past_its_timeout_is_aborted_and_answers_cancelled() {
+    let Some((proxy, python)) = setup(ProxyConfig::default()) else { return };
+    proxy.query_in_progress(1_000);
+    proxy.slow_polls(Duration::from_millis(100));
+    let out = run_client(&python, &proxy, "timeout", &[]);
+    assert_eq!(out["error"]["errno"], 604, "{out}");
+    let aborts = proxy.abort_requests();
+    assert_eq!(aborts.len(), 1, "{aborts:?}");
+    assert_eq!(aborts[0]["sqlText"], "select 1", "{aborts:?}");
+    assert!(aborts[0]["requestId"].is_string(), "{aborts:?}");
+    let counts = proxy.counts();
+    assert!(counts.polls >= 2, "{counts:?}");
 }
 
 /// The chunk URLs refuse a download without the key the result named, as S3 does.
