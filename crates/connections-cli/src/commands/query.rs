@@ -22,11 +22,20 @@ pub(crate) async fn run(args: QueryArgs, quiet: bool) -> Result<()> {
     let empty_schema = if let Ok(sql) = conn.downcast::<SqlConnection>() {
         // streamed and uncached: a result larger than memory goes straight through
         let mut stream = sql.query_stream_with(&args.sql, args.params.clone(), BATCH_ROWS).await?;
+        let mut batches = 0_u64;
         while let Some(batch) = stream.next().await {
             sink.write(&batch?)?;
+            batches += 1;
             progress.rows(sink.rows());
         }
-        None
+        if batches == 0 {
+            // an empty result may come without its schema: the columns of an empty result are
+            // cheap to ask for through the frame path
+            let frame = sql.query(args.sql.as_str()).params(args.params.clone()).await?;
+            Some(frame.schema().clone())
+        } else {
+            None
+        }
     } else {
         let frame = conn.query(args.sql.as_str()).params(args.params.clone()).await?;
         for batch in frame.batches() {
