@@ -103,6 +103,7 @@ fn prepare(global: &Global) -> anyhow::Result<()> {
             .with_context(|| format!("cannot use {} as the project directory (--project)", dir.display()))?;
     }
     let project = std::env::current_dir().context("cannot read the working directory")?;
+    tracing::info!(project = %project.display(), "secrets are read below the project directory");
     // not watching: the program is short-lived; a watcher would be one more thread
     let store = connections::SecretsStore::builder().project_dir(&project).build();
     if global.export_env {

@@ -103,7 +103,7 @@ pub(crate) struct Sink {
 
 enum State {
     Pending,
-    Csv(csv::Writer<Out>),
+    Csv(Box<csv::Writer<Out>>),
     Json(ArrayWriter<Out>),
     Ndjson(LineDelimitedWriter<Out>),
     Arrow(StreamWriter<Out>),
@@ -151,7 +151,7 @@ impl Sink {
     fn start(&mut self, schema: &SchemaRef) -> Result<()> {
         let out = self.out.take().context("the output is already finished")?;
         self.state = match self.format {
-            Format::Csv => State::Csv(csv::WriterBuilder::new().with_header(true).build(out)),
+            Format::Csv => State::Csv(Box::new(csv::WriterBuilder::new().with_header(true).build(out))),
             Format::Json => State::Json(ArrayWriter::new(out)),
             Format::Ndjson => State::Ndjson(LineDelimitedWriter::new(out)),
             Format::Arrow => State::Arrow(StreamWriter::try_new(out, schema)?),

@@ -23,9 +23,13 @@ pub(crate) fn render(error: &anyhow::Error) -> String {
         if !message.is_empty() && !previous.ends_with(&message) {
             let (first, rest) = message.split_once("\nhint: ").map_or((message.as_str(), None), |(m, h)| (m, Some(h)));
             if i == 0 {
-                text.push_str(&format!("error: {first}\n"));
+                text.push_str("error: ");
+                text.push_str(first);
+                text.push('\n');
             } else {
-                text.push_str(&format!("  caused by: {first}\n"));
+                text.push_str("  caused by: ");
+                text.push_str(first);
+                text.push('\n');
             }
             hint = hint.or(rest.map(str::to_owned));
         }
@@ -37,7 +41,9 @@ pub(crate) fn render(error: &anyhow::Error) -> String {
         previous = message;
     }
     if let Some(hint) = hint {
-        text.push_str(&format!("hint: {hint}\n"));
+        text.push_str("hint: ");
+        text.push_str(&hint);
+        text.push('\n');
     }
     text
 }
@@ -63,9 +69,20 @@ fn hint_for(error: &connections::Error) -> Option<String> {
 /// For a connection without a type: either the name is not configured at all (list the ones
 /// that are), or its section needs a `type`.
 fn no_type_hint(name: &str) -> String {
-    let configured: Vec<String> = connections::secrets()
-        .ok()
-        .and_then(|s| s.as_table().get("connections").and_then(|c| c.as_table()).map(|c| c.keys().cloned().collect()))
+    let secrets = match connections::secrets() {
+        Ok(secrets) => secrets,
+        Err(error) => {
+            return format!(
+                "no secrets were read ({error}); write a [connections.{name}] section in .streamlit/secrets.toml \
+                 below the project directory (the working directory, or --project DIR)"
+            );
+        }
+    };
+    let configured: Vec<String> = secrets
+        .as_table()
+        .get("connections")
+        .and_then(|c| c.as_table())
+        .map(|c| c.keys().cloned().collect())
         .unwrap_or_default();
     if configured.iter().any(|c| c == name) {
         format!(
@@ -81,7 +98,7 @@ fn no_type_hint(name: &str) -> String {
         let mut hint =
             format!("no [connections.{name}] in the secrets; configured connections: {}", configured.join(", "));
         if let Some(closest) = closest {
-            hint.push_str(&format!(" (did you mean {closest:?}?)"));
+            hint = format!("{hint} (did you mean {closest:?}?)");
         }
         hint
     }
