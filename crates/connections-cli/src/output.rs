@@ -203,7 +203,8 @@ impl Sink {
                 writeln!(out, "{}", pretty_format_batches(&shown)?)?;
                 let hidden = self.rows.saturating_sub(shown_rows as u64);
                 if hidden > 0 {
-                    note = Some(format!("{hidden} more rows not shown (--limit {shown_rows}; --limit 0 shows all)"));
+                    let noun = if hidden == 1 { "row" } else { "rows" };
+                    note = Some(format!("{hidden} more {noun} not shown (--limit {shown_rows}; --limit 0 shows all)"));
                 }
                 Some(out)
             }
