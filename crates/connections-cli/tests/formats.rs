@@ -165,6 +165,23 @@ fn server_round_trip(var: &str, plant_in_url: bool) {
     let expected = project.reference(&url, &sql);
     assert_eq!(expected.num_rows(), 4);
     assert_every_format(&project, "db", &sql, &expected);
+    // the planted password, at the highest verbosity, on success and on failure
+    let mut runs = vec![
+        project.run(&["-vvv", "query", "db", &sql, "-f", "csv"]),
+        project.run(&["-vvv", "query", "db", "select * fro nowhere"]),
+        project.run(&["-vvv", "execute", "db", &format!("insert into {table} (id) values ('x')")]),
+    ];
+    // a server that does not answer, with the password in the URL: the connect error must not show it
+    let scheme = url.split("://").next().unwrap();
+    let unreachable = format!("url={scheme}://root:{PLANTED}@127.0.0.1:1/test?connect_timeout=2");
+    runs.push(project.run(&["-vvv", "check", "db", "--set", &unreachable]));
+    for run in &runs {
+        assert!(!run.stdout.contains(PLANTED) && !run.stderr.contains(PLANTED), "{}\n{}", run.stdout, run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    assert_eq!(runs[0].code, 0, "{}", runs[0].stderr);
+    assert_eq!(runs[3].code, 1, "{}", runs[3].stderr);
+    assert!(runs[3].stderr.contains("failed to connect"), "{}", runs[3].stderr);
     let check = project.ok(&["-vvv", "check", "db"]);
     assert!(check.stdout.contains("round trip"), "{}", check.stdout);
     assert!(!check.stdout.contains(PLANTED) && !check.stderr.contains(PLANTED), "{}{}", check.stdout, check.stderr);
