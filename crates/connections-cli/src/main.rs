@@ -21,7 +21,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory as _, Parser as _};
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::cli::{Cli, Command, Global};
 
@@ -91,7 +94,12 @@ fn init_tracing(global: &Global) {
             _ => LevelFilter::TRACE,
         }
     };
-    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(global.verbose > 1).init();
+    // sqlx warns about every statement slower than a second: routine for a command-line query,
+    // so shown from -v on
+    let sqlx_queries = if global.verbose == 0 { LevelFilter::ERROR.min(level) } else { level };
+    let filter = Targets::new().with_default(level).with_target("sqlx::query", sqlx_queries);
+    let format = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(global.verbose > 1);
+    tracing_subscriber::registry().with(format.with_filter(filter)).init();
 }
 
 /// Moves into the project directory, installs its secrets store, and exports the root secrets
