@@ -13,6 +13,7 @@ use connections::arrow::ipc::writer::StreamWriter;
 use connections::arrow::json::{ArrayWriter, LineDelimitedWriter};
 use connections::arrow::util::pretty::pretty_format_batches;
 use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
 use tempfile::TempPath;
 
 use crate::cli::Format;
@@ -89,6 +90,9 @@ fn keep_or_default_permissions(file: &File, target: &Path) {
     let _ = (file, target);
 }
 
+/// Rows per Parquet row group.
+const PARQUET_ROW_GROUP_ROWS: usize = 128 * 1024;
+
 type Out = BufWriter<Box<dyn Write + Send>>;
 
 /// A format writer, made at the first batch (the formats with a header need the schema).
@@ -155,7 +159,12 @@ impl Sink {
             Format::Json => State::Json(ArrayWriter::new(out)),
             Format::Ndjson => State::Ndjson(LineDelimitedWriter::new(out)),
             Format::Arrow => State::Arrow(StreamWriter::try_new(out, schema)?),
-            Format::Parquet => State::Parquet(Box::new(ArrowWriter::try_new(out, schema.clone(), None)?)),
+            Format::Parquet => {
+                // a row group is buffered whole before it is written: bound it, so that memory
+                // stays flat however long the result (parquet's default is 1Mi rows)
+                let properties = WriterProperties::builder().set_max_row_group_size(PARQUET_ROW_GROUP_ROWS).build();
+                State::Parquet(Box::new(ArrowWriter::try_new(out, schema.clone(), Some(properties))?))
+            }
             Format::Table => {
                 self.out = Some(out);
                 State::Table { schema: schema.clone(), shown: Vec::new(), shown_rows: 0 }
