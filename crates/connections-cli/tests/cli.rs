@@ -319,3 +319,32 @@ fn no_output_at_any_verbosity_contains_the_planted_password() {
         }
     }
 }
+
+/// On a terminal (a pseudo-terminal from util-linux `script`), a spinner counts rows while the
+/// query runs; with `-q`, nothing is drawn.
+#[test]
+fn a_terminal_gets_a_spinner_unless_quiet() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: `script` (util-linux) is not installed, so no pseudo-terminal to test the spinner on");
+        return;
+    }
+    let project = Project::with_pets();
+    let bin = env!("CARGO_BIN_EXE_connections");
+    let sql = "with recursive c(x) as (select 1 union all select x + 1 from c where x < 400000) select x from c";
+    let on_terminal = |quiet: &str| {
+        let line = format!("{bin} {quiet} query pets_db '{sql}' -f csv -o big.csv");
+        let run = std::process::Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .current_dir(project.dir())
+            .env("HOME", project.home())
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        String::from_utf8_lossy(&run.stdout).into_owned()
+    };
+    let shown = on_terminal("");
+    assert!(shown.contains("\u{1b}[2K") && shown.contains(" rows"), "no spinner on a terminal: {shown:?}");
+    assert!(shown.contains("400000 rows in "), "{shown:?}");
+    let quiet = on_terminal("-q");
+    assert!(!quiet.contains('\u{1b}') && !quiet.contains("rows"), "-q drew something: {quiet:?}");
+}
