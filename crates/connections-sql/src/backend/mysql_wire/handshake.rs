@@ -300,10 +300,6 @@ async fn start_tls(conn: &mut Conn, settings: &Settings) -> Result<(), Refused> 
     if conn.buffered() {
         return Err(Refused::Failed("the server sent data before the TLS handshake".into()));
     }
-    let Stream::Tcp(tcp) = std::mem::replace(&mut conn.stream, Stream::Gone) else {
-        // a Unix socket: no TLS over it (sqlx does not either)
-        return Err(Refused::Unsupported("TLS over a Unix socket".into()));
-    };
     let tls = super::tls::TlsSettings {
         mode: settings.tls,
         host: &settings.host,
@@ -311,8 +307,15 @@ async fn start_tls(conn: &mut Conn, settings: &Settings) -> Result<(), Refused> 
         cert: settings.ssl_cert.as_ref(),
         key: settings.ssl_key.as_ref(),
     };
-    let stream = super::tls::connect(tcp, &tls).await.map_err(Refused::Failed)?;
-    conn.stream = Stream::Tls(Box::new(stream));
+    // over a Unix socket too, as sqlx
+    conn.stream = match std::mem::replace(&mut conn.stream, Stream::Gone) {
+        Stream::Tcp(tcp) => Stream::Tls(Box::new(super::tls::connect(tcp, &tls).await.map_err(Refused::Failed)?)),
+        #[cfg(unix)]
+        Stream::Unix(unix) => {
+            Stream::UnixTls(Box::new(super::tls::connect(unix, &tls).await.map_err(Refused::Failed)?))
+        }
+        _ => return Err(Refused::Failed("TLS asked for twice".into())),
+    };
     Ok(())
 }
 
@@ -499,6 +502,21 @@ mod tests {
         };
         (run(&["genrsa", "-out", "private.pem", "2048"]) && run(&["rsa", "-in", "private.pem", "-pubout", "-out", "public.pem"]))
             .then_some(dir)
+    }
+
+    #[test]
+    fn ed25519_signature_matches_a_known_vector() {
+        // MariaDB's `client_ed25519` signs the nonce with Ed25519, the key made from
+        // SHA-512(password): for a 32-byte password, the standard Ed25519 key of that seed
+        // (signature computed independently, with Python's `cryptography`)
+        let nonce: Vec<u8> = (0..32).collect();
+        let mut auth = AuthProc::init(&AuthPlugin::Ed25519).unwrap();
+        let signed = run(&mut auth, context("0123456789abcdef0123456789abcdef", true, &nonce), &nonce);
+        assert_eq!(
+            hex(signed.data().unwrap()),
+            "35f8279abc453a33d152e79ba89692fd5829db9bc1fffb946b95f893166be180\
+             12597112063bd06ce3e3519d7f9faeeb1357587dd75124486f83cd6a8b71b00c"
+        );
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub(super) enum Stream {
     Unix(tokio::net::UnixStream),
     #[cfg(feature = "rustls")]
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    #[cfg(all(unix, feature = "rustls"))]
+    UnixTls(Box<tokio_rustls::client::TlsStream<tokio::net::UnixStream>>),
     /// While the TCP stream is being wrapped in TLS (and after that failed).
     Gone,
 }
@@ -53,6 +55,8 @@ impl Stream {
             Self::Unix(s) => s.read(buf).await,
             #[cfg(feature = "rustls")]
             Self::Tls(s) => s.read(buf).await,
+            #[cfg(all(unix, feature = "rustls"))]
+            Self::UnixTls(s) => s.read(buf).await,
             Self::Gone => Err(gone()),
         }
     }
@@ -64,6 +68,11 @@ impl Stream {
             Self::Unix(s) => s.write_all(buf).await,
             #[cfg(feature = "rustls")]
             Self::Tls(s) => {
+                s.write_all(buf).await?;
+                s.flush().await
+            }
+            #[cfg(all(unix, feature = "rustls"))]
+            Self::UnixTls(s) => {
                 s.write_all(buf).await?;
                 s.flush().await
             }
@@ -256,6 +265,8 @@ impl Drop for Conn {
             Stream::Unix(s) => drop(s.try_write(&quit)),
             #[cfg(feature = "rustls")]
             Stream::Tls(_) => {}
+            #[cfg(all(unix, feature = "rustls"))]
+            Stream::UnixTls(_) => {}
             Stream::Gone => {}
         }
     }

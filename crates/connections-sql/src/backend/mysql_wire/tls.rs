@@ -19,7 +19,6 @@ use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signat
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, Error as TlsError, RootCertStore, SignatureScheme};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
@@ -34,8 +33,12 @@ pub(super) struct TlsSettings<'a> {
     pub(super) key: Option<&'a Pem>,
 }
 
-/// Wraps `stream` in TLS (the handshake included); a message saying why not.
-pub(super) async fn connect(stream: TcpStream, settings: &TlsSettings<'_>) -> Result<TlsStream<TcpStream>, String> {
+/// Wraps `stream` (TCP or a Unix socket, as sqlx) in TLS, the handshake included; a message
+/// saying why not.
+pub(super) async fn connect<S>(stream: S, settings: &TlsSettings<'_>) -> Result<TlsStream<S>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let config = config(settings).await?;
     let name = ServerName::try_from(settings.host.to_owned()).map_err(|e| format!("host name: {e}"))?;
     TlsConnector::from(Arc::new(config)).connect(name, stream).await.map_err(|e| format!("TLS handshake: {e}"))
