@@ -191,10 +191,7 @@ async fn mariadb_bulk_reader_over_tls_with_every_authentication() {
                 certs.path("client.key").display()
             ),
         ),
-        (
-            "Unix socket",
-            format!("mysql://tls:tls-pw@localhost/mysql?unix_socket={}", server.socket().display()),
-        ),
+        ("Unix socket", format!("mysql://tls:tls-pw@localhost/mysql?unix_socket={}", server.socket().display())),
     ];
     if server.ed25519_user() {
         accounts.push(("ed25519", format!("mysql://ed:ed-pw@localhost:{port}/mysql?{tls}")));
@@ -206,7 +203,10 @@ async fn mariadb_bulk_reader_over_tls_with_every_authentication() {
             // sqlx 0.8 has no `client_ed25519`: the pool cannot open such an account's connections,
             // so its queries never reach the bulk reader (whose ed25519 answer is checked against
             // a known signature in connections-sql's unit tests)
-            Err(e) if account == "ed25519" && error_chain(&e).contains("unknown authentication plugin: client_ed25519") => {
+            Err(e)
+                if account == "ed25519"
+                    && error_chain(&e).contains("unknown authentication plugin: client_ed25519") =>
+            {
                 eprintln!("ed25519: sqlx cannot log in ({})", error_chain(&e));
                 continue;
             }
@@ -214,8 +214,8 @@ async fn mariadb_bulk_reader_over_tls_with_every_authentication() {
         };
         let result = same_on_every_path(&conn, TYPES).await.unwrap_or_else(|e| panic!("{account}: {e}"));
         assert!(result.lines().count() == 52, "{account}: {result}");
-        let served = conn.pool().await.unwrap().served();
-        assert!(served.mysql_bulk >= 2, "{account}: the bulk reader served query and query_stream: {served:?}");
+        let counts = conn.pool().await.unwrap().served();
+        assert!(counts.mysql_bulk >= 2, "{account}: the bulk reader served query and query_stream: {counts:?}");
         let same = plain_text.get_or_insert_with(|| result.clone());
         assert_eq!(*same, result, "{account}");
     }

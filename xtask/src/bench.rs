@@ -16,8 +16,10 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use xshell::{Shell, cmd};
 
+mod mariadb_tls;
 mod report;
 
+use self::mariadb_tls::MariaDbTls;
 use self::report::{NOTES, print_tables};
 use crate::flags::{self, BenchBackend};
 use crate::test::env_value;
@@ -65,11 +67,28 @@ impl flags::Bench {
             }
         }
         let mut targets = Vec::new();
+        // kept running until the measurements are done
+        let mut mariadb_tls = None;
         for backend in backends {
             let target = Target::new(sh, backend, &dir, &table);
             if self.tls && backend == BenchBackend::Postgres {
-                targets.push(target.with_sslmode("disable", ""));
-                targets.push(target.with_sslmode("require", "+tls"));
+                targets.push(target.with_query("sslmode=disable", "sslmode=disable", ""));
+                targets.push(target.with_query("sslmode=require", "sslmode=require", "+tls"));
+            } else if self.tls && backend == BenchBackend::Mysql {
+                targets.push(target);
+                step("a throwaway MariaDB with TLS (the shared one has none)");
+                match MariaDbTls::start(&dir.join("mariadb-tls")) {
+                    Ok(server) => {
+                        let at = Target::at(backend, "mysql/tls-server", &server.url(), &table);
+                        targets.push(at.with_query("ssl_mode=DISABLED", "", ""));
+                        let verify = format!("ssl_mode=VERIFY_IDENTITY&ssl_ca={}", server.ca().display());
+                        // connectorx's MySQL driver (the `mysql` crate) takes `require_ssl`
+                        let peer = "require_ssl=true&verify_ca=false&verify_identity=false";
+                        targets.push(at.with_query(&verify, peer, "+tls"));
+                        mariadb_tls = Some(server);
+                    }
+                    Err(err) => println!("MariaDB over TLS: not measured: {err:#}"),
+                }
             } else {
                 targets.push(target);
             }
@@ -81,6 +100,7 @@ impl flags::Bench {
             runs.push(run);
         }
 
+        drop(mariadb_tls);
         let loadavg_end = loadavg();
         step(&format!("results: {} rows, median of {} cold runs, {} cache hits", self.rows, self.repeat, self.hits));
         print_tables(&runs);
@@ -253,19 +273,38 @@ impl Target {
         }
     }
 
-    /// This target with `sslmode` set in both URLs (libpq's and connectorx's spelling), and
-    /// `suffix` added to its label.
-    fn with_sslmode(&self, mode: &str, suffix: &str) -> Self {
-        let add = |url: &str| {
+    /// A MySQL target at `url` (ours and connectorx's alike), named `label`.
+    fn at(backend: BenchBackend, label: &str, url: &str, table: &str) -> Self {
+        Self {
+            backend,
+            label: label.to_owned(),
+            shown_url: redact(url),
+            url: url.to_owned(),
+            peer_url: url.to_owned(),
+            table: table.to_owned(),
+        }
+    }
+
+    /// This target with `ours` added to our URL's query and `peer` to connectorx's (each
+    /// unless empty), and `suffix` inserted in its label after the backend's name (`+tls`).
+    fn with_query(&self, ours: &str, peer: &str, suffix: &str) -> Self {
+        let add = |url: &str, query: &str| {
+            if query.is_empty() {
+                return url.to_owned();
+            }
             let separator = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{separator}sslmode={mode}")
+            format!("{url}{separator}{query}")
         };
-        let url = add(&self.url);
+        let url = add(&self.url, ours);
+        let name = self.backend.name();
         Self {
             backend: self.backend,
-            label: format!("{}{suffix}", self.backend.name()),
+            label: self
+                .label
+                .strip_prefix(name)
+                .map_or_else(|| self.label.clone(), |rest| format!("{name}{suffix}{rest}")),
             shown_url: redact(&url),
-            peer_url: add(&self.peer_url),
+            peer_url: add(&self.peer_url, peer),
             url,
             table: self.table.clone(),
         }

@@ -53,7 +53,6 @@ use super::{Sink, is_plain_query};
 use crate::options::EngineOptions;
 use crate::url::SqlUrl;
 
-
 /// The bulk reader of one pool: its settings and its idle connection.
 pub(crate) struct BulkReader {
     settings: Settings,
@@ -306,9 +305,8 @@ async fn definitions(conn: &mut Conn, count: u16) -> Result<Vec<ColumnDef>> {
     let mut defs = Vec::with_capacity(usize::from(count));
     for _ in 0..count {
         let payload = conn.read().await.map_err(lost)?;
-        let column = ParseBuf(conn.bytes(&payload))
-            .parse::<Column>(())
-            .map_err(|_| malformed("a column definition"))?;
+        let column =
+            ParseBuf(conn.bytes(&payload)).parse::<Column>(()).map_err(|_| malformed("a column definition"))?;
         defs.push(ColumnDef::from(&column));
     }
     if count > 0 {

@@ -461,10 +461,7 @@ mod tests {
             // XOR(SHA256(pw), SHA256(SHA256(SHA256(pw)) + nonce)), computed independently
             let proof = run(&mut auth, context("secret", false, &nonce), &nonce);
             assert!(matches!(proof, Response::Next { .. }));
-            assert_eq!(
-                hex(proof.data().unwrap()),
-                "746ebe205d56a0707acb3e796e834e0dd7b1d61743b26bd5202c7a623230c7c9"
-            );
+            assert_eq!(hex(proof.data().unwrap()), "746ebe205d56a0707acb3e796e834e0dd7b1d61743b26bd5202c7a623230c7c9");
             auth
         };
         // fast authentication: the server had the password cached
@@ -480,12 +477,22 @@ mod tests {
             eprintln!("openssl not found: the RSA step of caching_sha2_password is not checked");
             return;
         };
-        let encrypted = run(&mut rsa, context("secret", false, &nonce), &std::fs::read(keys.path().join("public.pem")).unwrap());
+        let encrypted =
+            run(&mut rsa, context("secret", false, &nonce), &std::fs::read(keys.path().join("public.pem")).unwrap());
         assert_eq!(encrypted.data().map(<[u8]>::len), Some(256), "one 2048-bit RSA block");
         // what the server decrypts (RSA-OAEP) is the password and its NUL, XOR-ed with the nonce
         std::fs::write(keys.path().join("sealed"), encrypted.data().unwrap()).unwrap();
         let opened = std::process::Command::new("openssl")
-            .args(["pkeyutl", "-decrypt", "-pkeyopt", "rsa_padding_mode:oaep", "-inkey", "private.pem", "-in", "sealed"])
+            .args([
+                "pkeyutl",
+                "-decrypt",
+                "-pkeyopt",
+                "rsa_padding_mode:oaep",
+                "-inkey",
+                "private.pem",
+                "-in",
+                "sealed",
+            ])
             .current_dir(keys.path())
             .output()
             .unwrap();
@@ -498,10 +505,15 @@ mod tests {
     fn rsa_keys() -> Option<tempfile::TempDir> {
         let dir = tempfile::tempdir().unwrap();
         let run = |args: &[&str]| {
-            std::process::Command::new("openssl").args(args).current_dir(dir.path()).output().is_ok_and(|o| o.status.success())
+            std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .is_ok_and(|o| o.status.success())
         };
-        (run(&["genrsa", "-out", "private.pem", "2048"]) && run(&["rsa", "-in", "private.pem", "-pubout", "-out", "public.pem"]))
-            .then_some(dir)
+        (run(&["genrsa", "-out", "private.pem", "2048"])
+            && run(&["rsa", "-in", "private.pem", "-pubout", "-out", "public.pem"]))
+        .then_some(dir)
     }
 
     #[test]
@@ -526,6 +538,10 @@ mod tests {
     }
 
     fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        bytes.iter().fold(String::new(), |mut text, b| {
+            use std::fmt::Write as _;
+            let _ = write!(text, "{b:02x}");
+            text
+        })
     }
 }

@@ -18,7 +18,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, Error as TlsError, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, Error as TlsError, RootCertStore, SignatureScheme,
+};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
@@ -61,22 +63,21 @@ async fn config(settings: &TlsSettings<'_>) -> Result<ClientConfig, String> {
         (None, None) => None,
         _ => return Err("ssl_cert and ssl_key go together".to_owned()),
     };
-    let verifier: Arc<dyn ServerCertVerifier> = if settings.mode == TlsMode::Verify(false)
-        || settings.mode == TlsMode::Verify(true)
-    {
-        let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        if let Some(ca) = settings.ca {
-            for cert in CertificateDer::pem_slice_iter(&ca.read().await?) {
-                roots.add(cert.map_err(|e| format!("ssl_ca: {e}"))?).map_err(|e| format!("ssl_ca: {e}"))?;
+    let verifier: Arc<dyn ServerCertVerifier> =
+        if settings.mode == TlsMode::Verify(false) || settings.mode == TlsMode::Verify(true) {
+            let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            if let Some(ca) = settings.ca {
+                for cert in CertificateDer::pem_slice_iter(&ca.read().await?) {
+                    roots.add(cert.map_err(|e| format!("ssl_ca: {e}"))?).map_err(|e| format!("ssl_ca: {e}"))?;
+                }
             }
-        }
-        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .map_err(|e| e.to_string())?;
-        if settings.mode == TlsMode::Verify(true) { verifier } else { Arc::new(AnyHostName { verifier }) }
-    } else {
-        Arc::new(AnyCertificate { provider })
-    };
+            let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| e.to_string())?;
+            if settings.mode == TlsMode::Verify(true) { verifier } else { Arc::new(AnyHostName { verifier }) }
+        } else {
+            Arc::new(AnyCertificate { provider })
+        };
     let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
     match identity {
         Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| format!("ssl_cert/ssl_key: {e}")),
