@@ -124,14 +124,14 @@ struct Idle {
 }
 
 impl BulkReader {
-    /// A reader for the server of sqlx's connect options (built from `url`), with the pool's time
-    /// limits; `None` when the options ask for what it does not do. `killer` is the pool's.
     /// Whether a reader can serve a pool of these connect options (built from `url`): what
     /// [`new`](Self::new) checks, before the pool exists.
     pub(crate) fn supports(options: &MySqlConnectOptions, url: &SqlUrl) -> bool {
         Settings::new(options, url).is_some()
     }
 
+    /// A reader for the server of sqlx's connect options (built from `url`), with the pool's time
+    /// limits; `None` when the options ask for what it does not do. `killer` is the pool's.
     pub(crate) fn new(
         options: &MySqlConnectOptions,
         url: &SqlUrl,
