@@ -82,9 +82,11 @@ impl flags::Bench {
                         let at = Target::at(backend, "mysql/tls-server", &server.url(), &table);
                         targets.push(at.with_query("ssl_mode=DISABLED", "", ""));
                         let verify = format!("ssl_mode=VERIFY_IDENTITY&ssl_ca={}", server.ca().display());
-                        // connectorx's MySQL driver (the `mysql` crate) takes `require_ssl`
-                        let peer = "require_ssl=true&verify_ca=false&verify_identity=false";
-                        targets.push(at.with_query(&verify, peer, "+tls"));
+                        // connectorx's MySQL driver (the `mysql` crate, native-tls) takes only
+                        // `require_ssl`, and verifies the server against OpenSSL's CA file
+                        let mut tls = at.with_query(&verify, "require_ssl=true", "+tls");
+                        tls.peer_ca = Some(server.ca());
+                        targets.push(tls);
                         mariadb_tls = Some(server);
                     }
                     Err(err) => println!("MariaDB over TLS: not measured: {err:#}"),
@@ -239,6 +241,9 @@ struct Target {
     url: String,
     /// The connection string connectorx takes.
     peer_url: String,
+    /// The CA connectorx is to trust (through `SSL_CERT_FILE`: its MySQL driver takes no CA in
+    /// the URL).
+    peer_ca: Option<PathBuf>,
     /// The URL without its password, for output.
     shown_url: String,
     table: String,
@@ -269,6 +274,7 @@ impl Target {
             shown_url: redact(&url),
             url,
             peer_url,
+            peer_ca: None,
             table: table.to_owned(),
         }
     }
@@ -281,6 +287,7 @@ impl Target {
             shown_url: redact(url),
             url: url.to_owned(),
             peer_url: url.to_owned(),
+            peer_ca: None,
             table: table.to_owned(),
         }
     }
@@ -305,6 +312,7 @@ impl Target {
                 .map_or_else(|| self.label.clone(), |rest| format!("{name}{suffix}{rest}")),
             shown_url: redact(&url),
             peer_url: add(&self.peer_url, peer),
+            peer_ca: self.peer_ca.clone(),
             url,
             table: self.table.clone(),
         }
@@ -426,6 +434,9 @@ impl BackendRun {
             if let Some(peer) = peer {
                 let mut command = Command::new(&peer.python);
                 command.arg(&peer.script).args(["--url", &target.peer_url, "--query", &target.sql()]);
+                if let Some(ca) = &target.peer_ca {
+                    command.env("SSL_CERT_FILE", ca);
+                }
                 match run_json(command) {
                     Ok(v) => {
                         let _ = write!(line, ", connectorx {:.3} s", v["seconds"].as_f64().unwrap_or(f64::NAN));
