@@ -297,6 +297,8 @@ pub(super) async fn open(settings: &Settings) -> Result<Conn, Refused> {
 /// Wraps the connection in TLS after the `SslRequest`.
 #[cfg(feature = "rustls")]
 async fn start_tls(conn: &mut Conn, settings: &Settings) -> Result<(), Refused> {
+    use super::packets::{BufReader, READ_CHUNK};
+
     if conn.buffered() {
         return Err(Refused::Failed("the server sent data before the TLS handshake".into()));
     }
@@ -309,10 +311,14 @@ async fn start_tls(conn: &mut Conn, settings: &Settings) -> Result<(), Refused> 
     };
     // over a Unix socket too, as sqlx
     conn.stream = match std::mem::replace(&mut conn.stream, Stream::Gone) {
-        Stream::Tcp(tcp) => Stream::Tls(Box::new(super::tls::connect(tcp, &tls).await.map_err(Refused::Failed)?)),
+        Stream::Tcp(tcp) => {
+            let buffered = BufReader::with_capacity(READ_CHUNK, tcp);
+            Stream::Tls(Box::new(super::tls::connect(buffered, &tls).await.map_err(Refused::Failed)?))
+        }
         #[cfg(unix)]
         Stream::Unix(unix) => {
-            Stream::UnixTls(Box::new(super::tls::connect(unix, &tls).await.map_err(Refused::Failed)?))
+            let buffered = BufReader::with_capacity(READ_CHUNK, unix);
+            Stream::UnixTls(Box::new(super::tls::connect(buffered, &tls).await.map_err(Refused::Failed)?))
         }
         _ => return Err(Refused::Failed("TLS asked for twice".into())),
     };

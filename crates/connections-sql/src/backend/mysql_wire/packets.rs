@@ -22,7 +22,11 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 /// The bytes read from the socket at most at once, and the buffer's starting size.
-const READ_CHUNK: usize = 256 * 1024;
+pub(super) const READ_CHUNK: usize = 256 * 1024;
+
+/// A buffered reader (under TLS).
+#[cfg(feature = "rustls")]
+pub(super) type BufReader<S> = tokio::io::BufReader<S>;
 /// A payload this long continues in the next packet.
 const MAX_PAYLOAD: usize = 0xFF_FFFF;
 
@@ -39,10 +43,12 @@ pub(super) enum Stream {
     Tcp(TcpStream),
     #[cfg(unix)]
     Unix(tokio::net::UnixStream),
+    /// TLS over a read buffer: rustls reads the socket 4 KiB at a time, the buffer makes that
+    /// one system call per 256 KiB.
     #[cfg(feature = "rustls")]
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Tls(Box<tokio_rustls::client::TlsStream<BufReader<TcpStream>>>),
     #[cfg(all(unix, feature = "rustls"))]
-    UnixTls(Box<tokio_rustls::client::TlsStream<tokio::net::UnixStream>>),
+    UnixTls(Box<tokio_rustls::client::TlsStream<BufReader<tokio::net::UnixStream>>>),
     /// While the TCP stream is being wrapped in TLS (and after that failed).
     Gone,
 }
