@@ -72,8 +72,8 @@ pub(crate) struct Bench {
     /// Also measure over TLS. PostgreSQL: the plain row uses `sslmode=disable`, the `+tls` row
     /// `sslmode=require` (for us, connectorx and psql alike). MariaDB (the shared server offers
     /// no TLS): a throwaway server with TLS is started, measured plain (`mysql/tls-server`) and
-    /// over TLS (`mysql+tls/tls-server`, ours `VERIFY_IDENTITY`, connectorx
-    /// `require_ssl` with the server's CA as `SSL_CERT_FILE`).
+    /// over TLS (`mysql+tls/tls-server`, ours `VERIFY_IDENTITY`; connectorx
+    /// 0.4's MySQL driver takes no TLS parameters, so that row compares with our plain one).
     #[arg(long)]
     pub(crate) tls: bool,
 }
