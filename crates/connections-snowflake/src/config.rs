@@ -129,8 +129,8 @@ impl SnowflakeConfig {
         };
         let protocol = sources.get_str("protocol")?.unwrap_or_else(|| "https".into()).to_ascii_lowercase();
         if protocol != "https" && protocol != "http" {
-            let (_, source) = sources.lookup("protocol").expect("protocol was found");
-            return Err(sources.error("protocol", Some(source), "expected `https` or `http`"));
+            let source = sources.lookup("protocol").map(|(_, s)| s);
+            return Err(sources.error("protocol", source, "expected `https` or `http`"));
         }
         let host = sources.get_str("host")?.unwrap_or_else(|| format!("{account}.snowflakecomputing.com"));
         let port = match sources.lookup("port") {
@@ -254,7 +254,7 @@ pub fn resolve_sources(params: &ConnectParams, env: &Environment) -> Result<Sour
         Some(wanted) => {
             let found = files.connection(&wanted)?;
             if found.is_none() {
-                let (_, source) = sources.lookup("connection_name").expect("connection_name was found");
+                let source = sources.lookup("connection_name").map(|(_, s)| s);
                 let known = files.names()?;
                 let reason = format!(
                     "no connection of that name in {} or {}; defined connections: {}",
@@ -262,7 +262,7 @@ pub fn resolve_sources(params: &ConnectParams, env: &Environment) -> Result<Sour
                     files.config_toml().display(),
                     if known.is_empty() { "none".to_owned() } else { known.join(", ") }
                 );
-                return Err(sources.error("connection_name", Some(source), reason));
+                return Err(sources.error("connection_name", source, reason));
             }
             found
         }
@@ -315,11 +315,11 @@ fn method(sources: &Sources, authenticator: Option<&str>) -> Result<Method> {
         Some("oauth") => Ok(Method::OAuth),
         Some(other) => {
             let shown = if other.starts_with("https://") { "an Okta URL".to_owned() } else { format!("`{other}`") };
-            let (_, source) = sources.lookup("authenticator").expect("authenticator was found");
+            let source = sources.lookup("authenticator").map(|(_, s)| s);
             let reason = format!(
                 "this driver cannot log in with {shown} (it needs a browser, a push or another identity provider); {SUPPORTED_AUTHENTICATORS}"
             );
-            Err(sources.error("authenticator", Some(source), reason))
+            Err(sources.error("authenticator", source, reason))
         }
     }
 }
@@ -350,6 +350,7 @@ fn port(value: &Value) -> Option<u16> {
     }
 }
 
+#[allow(clippy::cast_precision_loss)] // seconds: far below 2^52
 fn seconds(sources: &Sources, key: &str) -> Result<Option<Duration>> {
     let Some((value, source)) = sources.lookup(key) else { return Ok(None) };
     let secs = match value {

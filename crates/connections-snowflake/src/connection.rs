@@ -135,17 +135,16 @@ impl Query for SnowflakeConnection {
             .collect::<std::result::Result<Vec<_>, String>>()
             .map_err(|reason| Error::InvalidArgument { argument: "params", reason })?;
         let bindings = Arc::new(bindings);
-        self.core
-            .cached_query(&request, |client| {
-                let (sql, bindings) = (Arc::clone(&request.sql), Arc::clone(&bindings));
-                async move {
-                    let session = Arc::clone(&client.session);
-                    let timeout = session.config().query_timeout;
-                    let answer = run(&session, &sql, &bindings, timeout).await?;
-                    Ok(answer.collect(session, CHUNK_PARALLELISM).await?.frame)
-                }
+        Box::pin(self.core.cached_query(&request, |client| {
+            let (sql, bindings) = (Arc::clone(&request.sql), Arc::clone(&bindings));
+            Box::pin(async move {
+                let session = Arc::clone(&client.session);
+                let timeout = session.config().query_timeout;
+                let answer = run(&session, &sql, &bindings, timeout).await?;
+                Ok(answer.collect(session, CHUNK_PARALLELISM).await?.frame)
             })
-            .await
+        }))
+        .await
     }
 }
 
@@ -161,13 +160,14 @@ impl SnowflakeQuery<'_> {
     /// Binds the next `?` placeholder.
     pub fn bind(mut self, value: impl Into<Binding>) -> Self {
         self.positional += 1;
-        self.push(self.positional.to_string(), value.into());
+        let name = self.positional.to_string();
+        self.push(&name, &value.into());
         self
     }
 
     /// Binds the `:name` placeholder.
     pub fn param(mut self, name: impl Into<String>, value: impl Into<Binding>) -> Self {
-        self.push(name.into(), value.into());
+        self.push(&name.into(), &value.into());
         self
     }
 
@@ -177,7 +177,7 @@ impl SnowflakeQuery<'_> {
         self
     }
 
-    fn push(&mut self, name: String, binding: Binding) {
+    fn push(&mut self, name: &str, binding: &Binding) {
         let (suffix, param): (&str, Param) = binding.to_param();
         self.request.params.push((format!("{name}{suffix}"), param));
     }

@@ -243,10 +243,10 @@ fn convert(kind: Kind, array: &ArrayRef) -> Result<ArrayRef, String> {
             let unit = timestamp_unit(scale);
             let factor = 10_i64.pow(unit_digits(unit).saturating_sub(scale));
             let ints = cast(array, &DataType::Int64)?;
-            Ok(timestamps(scale_values(ints.as_primitive::<Int64Type>(), factor)?, &target))
+            Ok(timestamps(&scale_values(ints.as_primitive::<Int64Type>(), factor)?, &target))
         }
         Kind::Timestamp(scale, _) if matches!(array.data_type(), DataType::Struct(_)) => {
-            Ok(timestamps(struct_timestamps(array.as_struct(), scale)?, &target))
+            Ok(timestamps(&struct_timestamps(array.as_struct(), scale)?, &target))
         }
         _ if array.data_type() == &target => Ok(Arc::clone(array)),
         _ => cast(array, &target),
@@ -268,8 +268,8 @@ fn struct_timestamps(array: &StructArray, scale: u32) -> Result<Int64Array, Stri
     let epoch = array.column_by_name("epoch").ok_or("a timestamp struct without `epoch`")?;
     let epoch = cast(epoch, &DataType::Int64)?;
     let epoch = epoch.as_primitive::<Int64Type>();
-    let values: Vec<Option<i64>> = match array.column_by_name("fraction") {
-        Some(fraction) => {
+    let values: Vec<Option<i64>> = if let Some(fraction) = array.column_by_name("fraction") {
+        {
             let fraction = cast(fraction, &DataType::Int32)?;
             let fraction = fraction.as_primitive::<Int32Type>();
             let per_second = 10_i64.pow(unit_digits);
@@ -284,7 +284,8 @@ fn struct_timestamps(array: &StructArray, scale: u32) -> Result<Int64Array, Stri
                 })
                 .collect::<Result<_, &str>>()?
         }
-        None => {
+    } else {
+        {
             let factor = 10_i64.pow(unit_digits.saturating_sub(scale));
             (0..array.len())
                 .map(|i| {
@@ -299,7 +300,7 @@ fn struct_timestamps(array: &StructArray, scale: u32) -> Result<Int64Array, Stri
     Ok(Int64Array::from(values))
 }
 
-fn timestamps(values: Int64Array, target: &DataType) -> ArrayRef {
+fn timestamps(values: &Int64Array, target: &DataType) -> ArrayRef {
     let DataType::Timestamp(unit, zone) = target else { unreachable!("a timestamp type") };
     match unit {
         TimeUnit::Second => Arc::new(values.reinterpret_cast::<TimestampSecondType>().with_timezone_opt(zone.clone())),
@@ -413,7 +414,7 @@ fn json_column(kind: Kind, cells: &[Option<String>]) -> Result<ArrayRef, String>
                 .iter()
                 .map(|c| c.as_deref().map(|s| s.split_whitespace().next().unwrap_or("").to_owned()))
                 .collect();
-            timestamps(Int64Array::from(fixed_points(&instants, digits)?), &target)
+            timestamps(&Int64Array::from(fixed_points(&instants, digits)?), &target)
         }
     })
 }
@@ -455,7 +456,7 @@ fn fixed_point(text: &str, digits: u32) -> Option<i128> {
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()

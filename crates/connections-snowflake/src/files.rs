@@ -99,12 +99,12 @@ impl ConnectorFiles {
     /// The connection `name`: `[name]` of `connections.toml`, else `[connections.name]` of
     /// `config.toml`; `None` when neither has it (or neither file exists).
     pub fn connection(&self, name: &str) -> Result<Option<Source>, Error> {
-        if let Some(table) = read_toml(&self.connections_toml)? {
-            if let Some(value) = table.get(name) {
-                let values = as_table(value, &self.connections_toml, name)?;
-                let label = format!("[{name}] of {}", self.connections_toml.display());
-                return Ok(Some(Source::new(ConfigOrigin::File(self.connections_toml.clone()), label, values)));
-            }
+        if let Some(table) = read_toml(&self.connections_toml)?
+            && let Some(value) = table.get(name)
+        {
+            let values = as_table(value, &self.connections_toml, name)?;
+            let label = format!("[{name}] of {}", self.connections_toml.display());
+            return Ok(Some(Source::new(ConfigOrigin::File(self.connections_toml.clone()), label, values)));
         }
         if let Some(table) = read_toml(&self.config_toml)?
             && let Some(connections) = table.get("connections")

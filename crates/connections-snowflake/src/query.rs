@@ -163,18 +163,15 @@ pub(crate) async fn run(
     let work = execute(session, &text, bindings, &request_id, &query_id);
     let data = match timeout {
         None => work.await,
-        Some(limit) => match tokio::time::timeout(limit, work).await {
-            Ok(result) => result,
-            Err(_) => {
+        Some(limit) => {
+            let Ok(result) = tokio::time::timeout(limit, work).await else {
                 let query_id = query_id.lock().unwrap_or_else(PoisonError::into_inner).clone();
                 let what = "the query".to_owned();
-                return Err(SnowflakeError::Timeout {
-                    what,
-                    seconds: limit.as_secs_f64(),
-                    query_id: query_id.or(Some(request_id)),
-                });
-            }
-        },
+                let query_id = query_id.or(Some(request_id));
+                return Err(SnowflakeError::Timeout { what, seconds: limit.as_secs_f64(), query_id });
+            };
+            result
+        }
     };
     guard.armed = false;
     let data = data?;

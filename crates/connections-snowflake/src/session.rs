@@ -39,7 +39,7 @@ pub struct Session {
     tokens: tokio::sync::Mutex<Tokens>,
     sequence: AtomicU64,
     heartbeat: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    session_id: Option<i64>,
+    server_id: Option<i64>,
 }
 
 impl std::fmt::Debug for Session {
@@ -47,7 +47,7 @@ impl std::fmt::Debug for Session {
         f.debug_struct("Session")
             .field("connection", &self.config.name)
             .field("endpoint", &self.base)
-            .field("session_id", &self.session_id)
+            .field("server_id", &self.server_id)
             .finish_non_exhaustive()
     }
 }
@@ -58,7 +58,7 @@ impl Session {
         let http = client(&config.account, &config.endpoint)?;
         let api = ApiConnection::new_with_middware(http.clone());
         let base = config.endpoint.base_url();
-        let (tokens, session_id) = login(&api, &config).await?;
+        let (tokens, server_id) = login(&api, &config).await?;
         let session = Arc::new(Self {
             http,
             api,
@@ -66,7 +66,7 @@ impl Session {
             tokens: tokio::sync::Mutex::new(tokens),
             sequence: AtomicU64::new(0),
             heartbeat: Mutex::new(None),
-            session_id,
+            server_id,
             config,
         });
         if session.config.keep_alive {
@@ -130,7 +130,7 @@ impl Session {
             match self.renew(old, master).await {
                 Ok(tokens) => return Ok(tokens),
                 Err(error) => {
-                    tracing::info!(connection = %self.config.name, %error, "renewal refused; logging in again")
+                    tracing::info!(connection = %self.config.name, %error, "renewal refused; logging in again");
                 }
             }
         }
@@ -367,9 +367,9 @@ fn validity(data: &Value, keys: &[&str]) -> Option<Instant> {
 }
 
 /// The `data` of a successful answer, or the server's error.
-pub(crate) fn envelope(what: &str, answer: Value) -> Result<Value, SnowflakeError> {
+pub(crate) fn envelope(what: &str, mut answer: Value) -> Result<Value, SnowflakeError> {
     if answer.get("success").and_then(Value::as_bool) == Some(true) {
-        return Ok(answer.get("data").cloned().unwrap_or(Value::Null));
+        return Ok(answer.get_mut("data").map_or(Value::Null, Value::take));
     }
     Err(server_error(what, &answer))
 }
