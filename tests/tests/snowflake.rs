@@ -120,3 +120,14 @@ async fn types_to_standard_arrow_with_nulls() {
     assert!(text.contains("NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL"), "{text}");
     let _ = TimeUnit::Second;
 }
+
+#[tokio::test]
+async fn aggregates_over_generated_rows() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_p, conn) = open_with(&url, "sf_agg", "").await;
+    let df = conn
+        .query("select sum(range) as s, count(*) as c from range(1000)")
+        .await
+        .unwrap_or_else(|e| panic!("{}", error_chain(&e)));
+    assert_eq!(frame_text(&df).lines().nth(2), Some("499500.0,1000"), "{}", frame_text(&df));
+}
