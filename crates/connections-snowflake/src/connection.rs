@@ -116,6 +116,10 @@ impl SnowflakeConnection {
         Ok(Arc::clone(&self.core.raw().await?.session))
     }
 
+    pub(crate) fn core_name(&self) -> &str {
+        self.core.name()
+    }
+
     fn finish<T>(&self, result: std::result::Result<T, impl Into<Error>>) -> Result<T> {
         let result = result.map_err(|e| e.into().for_connection(self.core.name(), Self::TYPE_NAME));
         if result.as_ref().is_err_and(Error::is_retryable) {

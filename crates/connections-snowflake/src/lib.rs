@@ -30,6 +30,7 @@ mod secret;
 mod session;
 mod sources;
 mod transport;
+mod write;
 
 pub use auth::{Auth, TokenSource};
 pub use config::{Endpoint, Environment, SPCS_TOKEN_FILE, SnowflakeConfig, resolve_sources};

@@ -156,6 +156,16 @@ pub(crate) async fn run(
 ) -> Result<Answer, SnowflakeError> {
     let (text, bindings) =
         bind(sql, bindings).map_err(|problem| SnowflakeError::protocol("binding parameters", problem))?;
+    run_bound(session, text, bindings, timeout).await
+}
+
+/// [`run`] with the bindings in the protocol's form (array bindings for `write`).
+pub(crate) async fn run_bound(
+    session: &Arc<Session>,
+    text: String,
+    bindings: Option<Value>,
+    timeout: Option<Duration>,
+) -> Result<Answer, SnowflakeError> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let mut guard =
         AbortGuard { session: Arc::clone(session), request_id: request_id.clone(), sql: text.clone(), armed: true };
