@@ -26,6 +26,8 @@ mod files;
 mod keys;
 mod protocol;
 mod query;
+#[cfg(test)]
+mod replay;
 mod secret;
 mod session;
 mod sources;
