@@ -342,6 +342,15 @@ async fn download(
     let bytes = response.bytes().await.map_err(|e| SnowflakeError::transport(&what, e))?;
     let decode_error =
         |problem: String| SnowflakeError::Decode { problem: format!("{what}: {problem}"), query_id: query_id.clone() };
+    // cloud storage may serve a chunk gzipped without saying so in `Content-Encoding`
+    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut plain = Vec::with_capacity(bytes.len() * 4);
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
+            .map_err(|e| decode_error(format!("a gzipped chunk that cannot be decompressed: {e}")))?;
+        plain
+    } else {
+        bytes.to_vec()
+    };
     let batches = if json {
         let mut text = Vec::with_capacity(bytes.len() + 2);
         text.push(b'[');
@@ -351,7 +360,7 @@ async fn download(
             serde_json::from_slice(&text).map_err(|e| decode_error(format!("not JSON rows: {e}")))?;
         vec![json_batch(&rows, rowtype, schema).map_err(decode_error)?]
     } else {
-        arrow_batches(bytes.to_vec(), rowtype, schema).map_err(decode_error)?
+        arrow_batches(bytes, rowtype, schema).map_err(decode_error)?
     };
     if let Some(expected) = chunk.row_count {
         let got: usize = batches.iter().map(RecordBatch::num_rows).sum();

@@ -160,6 +160,13 @@ pub(crate) fn ipc(range: std::ops::Range<i64>) -> Vec<u8> {
     out
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
 fn numbers(df: &DataFrame) -> Vec<i64> {
     df.batches()
         .iter()
@@ -190,7 +197,8 @@ async fn chunks_arrive_in_order_with_their_headers_while_downloaded_in_parallel(
             }
             // the first chunk is the slowest: the result must still come in order
             "/chunk/1" => Reply { status: 200, body: ipc(3..1003), delay: Duration::from_millis(300) },
-            "/chunk/2" => Reply { status: 200, body: ipc(1003..2003), delay: Duration::ZERO },
+            // served gzipped without `Content-Encoding`, as cloud storage may
+            "/chunk/2" => Reply { status: 200, body: gzip(&ipc(1003..2003)), delay: Duration::ZERO },
             "/chunk/3" => Reply { status: 200, body: ipc(2003..2005), delay: Duration::from_millis(50) },
             _ => Reply { status: 404, body: b"{}".to_vec(), delay: Duration::ZERO },
         }
