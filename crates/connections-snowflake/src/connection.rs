@@ -11,7 +11,7 @@ use connections_core::{
 
 use crate::config::SnowflakeConfig;
 use crate::protocol::Binding;
-use crate::query::{BatchStream, CHUNK_PARALLELISM, QueryResult, run};
+use crate::query::{BatchStream, CHUNK_PARALLELISM, QueryResult, run, run_statements};
 use crate::session::Session;
 
 /// The raw client of a Snowflake connection: its logged-in session.
@@ -80,6 +80,23 @@ impl SnowflakeConnection {
                 .await?
                 .collect(Arc::clone(&client.session), CHUNK_PARALLELISM)
                 .await
+        }
+        .await;
+        self.finish(result)
+    }
+
+    /// Runs text holding several statements separated by `;` (`count` of them, or 0 for any
+    /// number: Snowflake refuses a count that does not match), uncached and unretried; the
+    /// result of each, in order.
+    pub async fn run_statements(&self, sql: &str, count: u32) -> Result<Vec<QueryResult>> {
+        let client = self.core.raw().await?;
+        let session = &client.session;
+        let result = async {
+            let mut results = Vec::new();
+            for answer in run_statements(session, sql, count, session.config().query_timeout).await? {
+                results.push(answer.collect(Arc::clone(session), CHUNK_PARALLELISM).await?);
+            }
+            Ok::<_, crate::SnowflakeError>(results)
         }
         .await;
         self.finish(result)

@@ -224,6 +224,9 @@ pub(crate) struct QueryData {
     pub(crate) chunk_headers: Option<HashMap<String, String>>,
     #[serde(default)]
     pub(crate) qrmk: Option<String>,
+    /// The query ids of the statements of a multi-statement request, comma-separated.
+    #[serde(default)]
+    pub(crate) result_ids: Option<String>,
 }
 
 impl QueryData {

@@ -170,7 +170,7 @@ pub(crate) async fn run_bound(
     let mut guard =
         AbortGuard { session: Arc::clone(session), request_id: request_id.clone(), sql: text.clone(), armed: true };
     let query_id = Arc::new(Mutex::new(None::<String>));
-    let work = execute(session, &text, bindings, &request_id, &query_id);
+    let work = execute(session, &text, bindings, None, &request_id, &query_id);
     let data = match timeout {
         None => work.await,
         Some(limit) => {
@@ -184,7 +184,47 @@ pub(crate) async fn run_bound(
         }
     };
     guard.armed = false;
-    let data = data?;
+    answer_from(data?)
+}
+
+/// Runs text holding several statements (`count` of them; 0 for any number), in order; the
+/// answer of each statement.
+pub(crate) async fn run_statements(
+    session: &Arc<Session>,
+    text: &str,
+    count: u32,
+    timeout: Option<Duration>,
+) -> Result<Vec<Answer>, SnowflakeError> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut guard =
+        AbortGuard { session: Arc::clone(session), request_id: request_id.clone(), sql: text.to_owned(), armed: true };
+    let query_id = Mutex::new(None::<String>);
+    let parameters = json!({ "MULTI_STATEMENT_COUNT": count });
+    let work = async {
+        let data = execute(session, text, None, Some(parameters), &request_id, &query_id).await?;
+        let Some(ids) = data.result_ids.clone().filter(|ids| !ids.is_empty()) else {
+            return Ok(vec![data]); // one statement: its own answer
+        };
+        let mut all = Vec::new();
+        for id in ids.split(',') {
+            let answer = session.get("statement result", &format!("/queries/{id}/result")).await?;
+            all.push(settle(session, answer, &query_id).await?);
+        }
+        Ok(all)
+    };
+    let datas = match timeout {
+        None => work.await,
+        Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+            let query_id = query_id.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            Err(SnowflakeError::Timeout { what: "the statements".into(), seconds: limit.as_secs_f64(), query_id })
+        }),
+    };
+    guard.armed = false;
+    datas?.into_iter().map(answer_from).collect()
+}
+
+/// The answer of a finished statement: its schema and the inline part of its result decoded.
+fn answer_from(data: QueryData) -> Result<Answer, SnowflakeError> {
     let schema = schema(&data.rowtype, data.query_id.as_deref());
     let decode_error = |problem: String| SnowflakeError::Decode { problem, query_id: data.query_id.clone() };
     let first = match data.query_result_format.as_deref() {
@@ -210,6 +250,7 @@ async fn execute(
     session: &Session,
     sql: &str,
     bindings: Option<Value>,
+    parameters: Option<Value>,
     request_id: &str,
     query_id: &Mutex<Option<String>>,
 ) -> Result<QueryData, SnowflakeError> {
@@ -224,8 +265,20 @@ async fn execute(
     if let Some(bindings) = bindings {
         body["bindings"] = bindings;
     }
+    if let Some(parameters) = parameters {
+        body["parameters"] = parameters;
+    }
     let params = [("requestId", request_id.to_owned()), ("request_guid", uuid::Uuid::new_v4().to_string())];
-    let mut answer = session.post("query", "/queries/v1/query-request", &params, &body).await?;
+    let answer = session.post("query", "/queries/v1/query-request", &params, &body).await?;
+    settle(session, answer, query_id).await
+}
+
+/// Polls a statement's result while the server says it is still running; its data once done.
+async fn settle(
+    session: &Session,
+    mut answer: Value,
+    query_id: &Mutex<Option<String>>,
+) -> Result<QueryData, SnowflakeError> {
     let mut wait = Duration::from_millis(50);
     loop {
         let code = answer.get("code").and_then(Value::as_str).unwrap_or_default();

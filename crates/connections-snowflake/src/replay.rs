@@ -399,3 +399,36 @@ async fn heartbeats_are_sent_when_asked_for() {
     assert_eq!(login["data"]["SESSION_PARAMETERS"]["CLIENT_SESSION_KEEP_ALIVE"], true);
     drop(session);
 }
+
+#[tokio::test]
+async fn several_statements_give_one_result_each_in_order() {
+    let server = Replay::start(|req, _| {
+        let one = |rows: Value, id: &str| {
+            Reply::json(&json!({"success": true, "data": {
+                "rowtype": serde_json::from_str::<Value>(ROWTYPE).unwrap(), "queryResultFormat": "json",
+                "rowset": rows, "queryId": id}}))
+        };
+        match req.target.split('?').next().unwrap_or_default() {
+            "/session/v1/login-request" => Reply::json(&login_answer("t", 3600)),
+            "/queries/v1/query-request" => Reply::json(&json!({"success": true, "data": {
+                "rowtype": [{"name": "multiple statement execution", "type": "text"}], "queryResultFormat": "json",
+                "rowset": [["Multiple statements executed successfully."]], "queryId": "parent",
+                "resultIds": "q-a,q-b"}})),
+            "/queries/q-a/result" => one(json!([["1"]]), "q-a"),
+            "/queries/q-b/result" => one(json!([["2"], ["3"]]), "q-b"),
+            _ => Reply { status: 404, body: b"{}".to_vec(), delay: Duration::ZERO },
+        }
+    })
+    .await;
+    let session = server.session("").await;
+    let answers =
+        crate::query::run_statements(&session, "select 1; select 2 union all select 3", 2, None).await.unwrap();
+    let mut frames = Vec::new();
+    for answer in answers {
+        frames.push(answer.collect(Arc::clone(&session), 1).await.unwrap());
+    }
+    assert_eq!(frames.iter().map(|r| numbers(&r.frame)).collect::<Vec<_>>(), [vec![1], vec![2, 3]]);
+    assert_eq!(frames[1].query_id.as_deref(), Some("q-b"));
+    let body: Value = serde_json::from_str(&server.requests("/queries/v1/query-request")[0].body).unwrap();
+    assert_eq!(body["parameters"]["MULTI_STATEMENT_COUNT"], 2);
+}
