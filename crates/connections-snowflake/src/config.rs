@@ -239,6 +239,30 @@ impl Environment {
 /// all, Snowpark Container Services' environment; with not even that, an error saying where
 /// configuration can go.
 pub fn resolve_sources(params: &ConnectParams, env: &Environment) -> Result<Sources> {
+    let mut sources = collect_sources(params, env)?;
+    if !sources.is_configured() {
+        if let Some(source) = env.container_services() {
+            sources.push(source);
+            return Ok(sources);
+        }
+        let mut files = env.files.clone();
+        if let Some(path) = sources.get_str("connections_file_path")? {
+            files = files.with_connections_file(path);
+        }
+        return Err(Error::Config {
+            name: params.name().to_owned(),
+            key: String::new(),
+            origin: None,
+            problem: Box::new(nothing_configured(params.name(), &files)),
+        });
+    }
+    Ok(sources)
+}
+
+/// The sources of [`resolve_sources`] without its fallbacks: the options, the section and the
+/// connector's files, possibly none. Another crate adds its own sources after these (a SnowSQL
+/// file) before checking them with [`SnowflakeConfig::from_sources`].
+pub fn collect_sources(params: &ConnectParams, env: &Environment) -> Result<Sources> {
     let name = params.name();
     let mut sources = Sources::new(name);
     sources.push(Source::new(ConfigOrigin::Options, "the options passed to connection()", params.options().clone()));
@@ -271,19 +295,6 @@ pub fn resolve_sources(params: &ConnectParams, env: &Environment) -> Result<Sour
     };
     if let Some(source) = file_source {
         sources.push(source);
-    }
-    let configured = sources.list().iter().any(|s| s.values().keys().any(|k| k != connections_core::TYPE_KEY));
-    if !configured {
-        if let Some(source) = env.container_services() {
-            sources.push(source);
-            return Ok(sources);
-        }
-        return Err(Error::Config {
-            name: name.to_owned(),
-            key: String::new(),
-            origin: None,
-            problem: Box::new(nothing_configured(name, &files)),
-        });
     }
     Ok(sources)
 }
@@ -468,6 +479,42 @@ mod tests {
             SnowflakeConfig::from_sources(&sources("account = 'a'\nauthenticator = 'OAUTH'\ntoken = 't-1'")).unwrap();
         assert!(matches!(c.auth, Auth::OAuth { .. }));
         assert!(!format!("{c:?}").contains("t-1"));
+    }
+
+    #[test]
+    fn the_name_snowflake_reads_the_default_connection_and_others_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("connections.toml"), "[default]\naccount = 'd'\nuser = 'u'\npassword = 'p'\n[dev]\naccount = 'dev'\nuser = 'u'\npassword = 'p'\n[other]\naccount = 'o'\nuser = 'u'\npassword = 'p'\n").unwrap();
+        let files = ConnectorFiles::from_vars(
+            |v| match v {
+                "SNOWFLAKE_HOME" => Some(dir.path().display().to_string()),
+                "SNOWFLAKE_DEFAULT_CONNECTION_NAME" => Some("dev".into()),
+                _ => None,
+            },
+            None,
+        );
+        let env = Environment::with_files(files);
+        let account = |name: &str, options: &str| {
+            let params = ConnectParams::from_parts(name, "snowflake", None, options.parse().unwrap());
+            SnowflakeConfig::from_sources(&resolve_sources(&params, &env).unwrap()).unwrap().account
+        };
+        assert_eq!(account("snowflake", ""), "dev");
+        assert_eq!(account("other", ""), "o");
+        // decision 13: options are used, over the file's values
+        assert_eq!(account("snowflake", "account = 'opt'"), "opt");
+        assert_eq!(account("pets", "connection_name = 'default'"), "d");
+    }
+
+    #[test]
+    fn collect_sources_lets_other_crates_add_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Environment::with_files(ConnectorFiles::in_dir(dir.path()));
+        let params = ConnectParams::from_parts("legacy", "snowflake", None, Table::new());
+        let mut sources = collect_sources(&params, &env).unwrap();
+        assert!(!sources.is_configured());
+        let snowsql: Table = "account = 'a'\nuser = 'u'\npassword = 'p'".parse().unwrap();
+        sources.push(Source::new(ConfigOrigin::File("/h/.snowsql/config".into()), "[connections]", snowsql));
+        assert_eq!(SnowflakeConfig::from_sources(&sources).unwrap().account, "a");
     }
 
     #[test]

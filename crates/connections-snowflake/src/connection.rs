@@ -21,9 +21,23 @@ pub struct SnowflakeClient {
 }
 
 impl SnowflakeClient {
+    /// Logs in with a checked configuration: what another connection type built on this crate
+    /// (a Snowpark shim, caller's rights) uses as its raw client.
+    pub async fn connect(config: SnowflakeConfig) -> Result<Self> {
+        Ok(Self { session: Session::open(config).await.map_err(Error::connect)? })
+    }
+
     /// The session.
     pub fn session(&self) -> &Arc<Session> {
         &self.session
+    }
+
+    /// Runs a statement and reads its whole result; uncached and unretried (the caller's
+    /// connection does that).
+    pub async fn run(&self, sql: &str, bindings: &[(String, Binding)]) -> Result<QueryResult> {
+        let timeout = self.session.config().query_timeout;
+        let answer = run(&self.session, sql, bindings, timeout).await?;
+        Ok(answer.collect(Arc::clone(&self.session), CHUNK_PARALLELISM).await?)
     }
 }
 
@@ -52,9 +66,7 @@ impl BaseConnection for SnowflakeConnection {
     const NAME_IMPLIES_TYPE: bool = true;
 
     async fn connect(params: &ConnectParams) -> Result<SnowflakeClient> {
-        let config = SnowflakeConfig::from_params(params)?;
-        let session = Session::open(config).await.map_err(Error::connect)?;
-        Ok(SnowflakeClient { session })
+        SnowflakeClient::connect(SnowflakeConfig::from_params(params)?).await
     }
 
     connections_core::core_accessors!(query);
@@ -74,14 +86,7 @@ impl SnowflakeConnection {
     /// and, for DML, the rows it changed. A connection failure resets the connection.
     pub async fn run(&self, sql: &str, bindings: &[(String, Binding)]) -> Result<QueryResult> {
         let client = self.core.raw().await?;
-        let timeout = client.session.config().query_timeout;
-        let result = async {
-            run(&client.session, sql, bindings, timeout)
-                .await?
-                .collect(Arc::clone(&client.session), CHUNK_PARALLELISM)
-                .await
-        }
-        .await;
+        let result = client.run(sql, bindings).await;
         self.finish(result)
     }
 
@@ -158,12 +163,7 @@ impl Query for SnowflakeConnection {
         let bindings = Arc::new(bindings);
         Box::pin(self.core.cached_query(&request, |client| {
             let (sql, bindings) = (Arc::clone(&request.sql), Arc::clone(&bindings));
-            Box::pin(async move {
-                let session = Arc::clone(&client.session);
-                let timeout = session.config().query_timeout;
-                let answer = run(&session, &sql, &bindings, timeout).await?;
-                Ok(answer.collect(session, CHUNK_PARALLELISM).await?.frame)
-            })
+            Box::pin(async move { Ok(client.run(&sql, &bindings).await?.frame) })
         }))
         .await
     }

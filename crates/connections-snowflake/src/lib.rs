@@ -35,7 +35,7 @@ mod transport;
 mod write;
 
 pub use auth::{Auth, TokenSource};
-pub use config::{Endpoint, Environment, SPCS_TOKEN_FILE, SnowflakeConfig, resolve_sources};
+pub use config::{Endpoint, Environment, SPCS_TOKEN_FILE, SnowflakeConfig, collect_sources, resolve_sources};
 pub use connection::{SnowflakeClient, SnowflakeConnection, SnowflakeQuery};
 pub use decode::JSON_EXTENSION;
 pub use error::{SnowflakeError, snowflake_error};

@@ -94,6 +94,11 @@ impl Sources {
         self.list.is_empty()
     }
 
+    /// Whether any source has a key other than `type`.
+    pub fn is_configured(&self) -> bool {
+        self.list.iter().any(|s| s.values.keys().any(|k| k != connections_core::TYPE_KEY))
+    }
+
     /// The value of `key` and the source it came from.
     pub fn lookup(&self, key: &str) -> Option<(&Value, &Source)> {
         self.list.iter().find_map(|s| s.values.get(key).map(|v| (v, s)))
