@@ -233,3 +233,15 @@ async fn key_pair_login_plain_and_encrypted() {
         assert_eq!(df.num_rows(), 1);
     }
 }
+
+#[tokio::test]
+async fn a_section_with_only_its_type_reports_the_missing_keys() {
+    let p = Project::new();
+    p.write(p.project_secrets(), "[connections.bare]\ntype = 'snowflake'\n");
+    let err = open(&p, "bare").open().await.unwrap_err();
+    // as in Streamlit: a non-empty section is passed to the connector, whose error is shown
+    assert!(
+        matches!(problem(&err), ConfigProblem::MissingKeys { keys, .. } if keys == &["account", "user", "password"]),
+        "{err}"
+    );
+}

@@ -240,11 +240,15 @@ impl Environment {
 /// configuration can go.
 pub fn resolve_sources(params: &ConnectParams, env: &Environment) -> Result<Sources> {
     let mut sources = collect_sources(params, env)?;
-    if !sources.is_configured() {
-        if let Some(source) = env.container_services() {
-            sources.push(source);
-            return Ok(sources);
-        }
+    if !sources.is_configured()
+        && let Some(source) = env.container_services()
+    {
+        sources.push(source);
+        return Ok(sources);
+    }
+    // a section holding only `type` counts as configuration, as in Streamlit: its missing keys
+    // are reported then, not this
+    if sources.is_empty() {
         let mut files = env.files.clone();
         if let Some(path) = sources.get_str("connections_file_path")? {
             files = files.with_connections_file(path);
