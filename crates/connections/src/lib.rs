@@ -22,11 +22,21 @@ pub mod sql {
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use connections_sql::SqlConnection;
 
+/// Type `snowflake`: Snowflake, with results as Arrow (feature `snowflake`).
+#[cfg(feature = "snowflake")]
+pub mod snowflake {
+    pub use connections_snowflake::*;
+}
+#[cfg(feature = "snowflake")]
+pub use connections_snowflake::SnowflakeConnection;
+
 /// The names most programs need, for a glob import.
 pub mod prelude {
     pub use connections_core::{
         BaseConnection, Connection, DataFrame, Error, Param, Result, Secrets, SecretsStore, connection, secrets,
     };
+    #[cfg(feature = "snowflake")]
+    pub use connections_snowflake::SnowflakeConnection;
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     pub use connections_sql::SqlConnection;
 }
@@ -58,4 +68,7 @@ mod guide {
     #[cfg(feature = "sqlite")]
     #[doc = include_str!("../../../docs/architecture.md")]
     struct Architecture;
+    #[cfg(feature = "snowflake")]
+    #[doc = include_str!("../../../docs/snowflake.md")]
+    struct Snowflake;
 }
