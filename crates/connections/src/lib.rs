@@ -30,6 +30,13 @@ pub mod snowflake {
 #[cfg(feature = "snowflake")]
 pub use connections_snowflake::SnowflakeConnection;
 
+/// Type `snowpark` (deprecated): Streamlit's removed `SnowparkConnection` on the Snowflake
+/// driver (feature `snowpark`). Use type `snowflake`.
+#[cfg(feature = "snowpark")]
+pub mod snowpark {
+    pub use connections_snowpark::*;
+}
+
 /// The names most programs need, for a glob import.
 pub mod prelude {
     pub use connections_core::{
