@@ -18,6 +18,7 @@
 //! Snowflake's encodings to standard Arrow. See `docs/snowflake.md`.
 
 mod auth;
+mod callers_rights;
 mod config;
 mod connection;
 mod decode;
@@ -35,6 +36,10 @@ mod transport;
 mod write;
 
 pub use auth::{Auth, TokenSource};
+pub use callers_rights::{
+    CallersRights, ContainerEnvironment, SnowflakeCallersRightsConnection, TOKEN_FILE_OPTION, VIEWER_TOKEN_OPTION,
+    callers_rights_config,
+};
 pub use config::{Endpoint, Environment, SPCS_TOKEN_FILE, SnowflakeConfig, collect_sources, resolve_sources};
 pub use connection::{SnowflakeClient, SnowflakeConnection, SnowflakeQuery};
 pub use decode::JSON_EXTENSION;
