@@ -11,6 +11,7 @@ use std::time::Duration;
 use connections::snowpark::SnowparkConnection;
 use connections::{ConfigProblem, Error, ErrorKind};
 use connections_core::testing::{self, Harness};
+use connections_tests::snowflake_proxy::{ProxyConfig, SnowflakeProxy};
 use connections_tests::{Project, error_chain, frame_text, server_url};
 
 const VAR: &str = "CONNECTIONS_TEST_SNOWFLAKE_URL";
@@ -158,6 +159,28 @@ async fn safe_session_holds_the_lock_that_queries_take() {
     drop(guard);
     let df = tokio::time::timeout(Duration::from_secs(30), waiting).await.unwrap().unwrap().unwrap();
     assert_eq!(frame_text(&df), "SEVEN: Int64\nSEVEN\n7\n");
+    assert!(conn.is_unlocked());
+}
+
+#[tokio::test]
+async fn an_expired_session_is_renewed_and_the_query_succeeds() {
+    let Some(proxy) = SnowflakeProxy::from_env(ProxyConfig::default()) else { return };
+    let p = Project::new();
+    let conn = open(&p, "snowpark")
+        .option("account", "test")
+        .option("user", "jerry")
+        .option("password", "pw")
+        .option("host", proxy.host())
+        .option("port", i64::from(proxy.port()))
+        .option("protocol", "http")
+        .open_as::<SnowparkConnection>()
+        .await
+        .unwrap_or_else(|e| panic!("open: {}", error_chain(&e)));
+    proxy.expire_session(1);
+    let df = conn.query("select 5 as five").await.unwrap_or_else(|e| panic!("{}", error_chain(&e)));
+    assert_eq!(frame_text(&df), "FIVE: Int64\nFIVE\n5\n");
+    let counts = proxy.counts();
+    assert_eq!(counts.session_expired_answers, 1, "{counts:?}");
     assert!(conn.is_unlocked());
 }
 
