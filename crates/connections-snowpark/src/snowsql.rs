@@ -63,7 +63,9 @@ impl SnowsqlFile {
         if !self.path.is_file() {
             return Ok(None);
         }
-        let ini = ini::Ini::load_from_file(&self.path).map_err(|e| self.error(name, &e))?;
+        // backslashes are kept (Windows paths, passwords); quotes around a value are dropped
+        let options = ini::ParseOption { enabled_escape: false, ..ini::ParseOption::default() };
+        let ini = ini::Ini::load_from_file_opt(&self.path, options).map_err(|e| self.error(name, &e))?;
         let named = format!("connections.{name}");
         let (label, section) = match (ini.section(Some(named.as_str())), ini.section(Some("connections"))) {
             (Some(section), _) => (format!("[{named}] of {}", self.path.display()), section),
@@ -90,5 +92,36 @@ impl SnowsqlFile {
             origin: Some(ConfigOrigin::File(self.path.clone())),
             problem: Box::new(ConfigProblem::Invalid { reason }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str, name: &str) -> Option<Table> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(&path, text).unwrap();
+        SnowsqlFile::at(&path).connection(name).unwrap().map(|s| s.values().clone())
+    }
+
+    #[test]
+    fn quotes_are_dropped_and_backslashes_kept() {
+        let values = read("[connections.a]\npassword = \"p\\w#1\"\nprivate_key_path = C:\\keys\\k.p8\n", "a").unwrap();
+        assert_eq!(values["password"].as_str(), Some("p\\w#1"));
+        assert_eq!(values["private_key_path"].as_str(), Some("C:\\keys\\k.p8"));
+    }
+
+    #[test]
+    fn the_named_section_wins_and_the_general_one_is_the_fallback() {
+        let text =
+            "[connections]\naccountname = general\n[connections.a]\naccountname = named\n[options]\nlog_level = x\n";
+        assert_eq!(read(text, "a").unwrap()["account"].as_str(), Some("named"));
+        let general = read(text, "b").unwrap();
+        assert_eq!(general["account"].as_str(), Some("general"));
+        assert_eq!(general.len(), 1, "{general:?}");
+        assert!(read("[options]\nlog_level = x\n", "a").is_none());
+        assert!(SnowsqlFile::at("/no/such/snowsql/config").connection("a").unwrap().is_none());
     }
 }
