@@ -163,11 +163,33 @@ impl DataFrame {
         self.batches.iter().all(|batch| batch.num_rows() == 0)
     }
 
-    /// The memory held by the frame's Arrow arrays, in bytes (the query cache's weight).
+    /// The memory held by the frame's Arrow arrays, in bytes (the query cache's weight): the
+    /// capacity of every allocation its buffers point into, each allocation counted once.
     ///
-    /// Buffers shared by several batches (slices of one array) are counted once per batch.
+    /// Columns and batches that are slices of one allocation (an Arrow IPC message decoded in
+    /// place, a sliced array) share it, so it counts once, not once per column or batch.
+    ///
+    /// ```
+    /// use connections_core::DataFrame;
+    /// use connections_core::arrow::array::{Int64Array, RecordBatch};
+    ///
+    /// let numbers = RecordBatch::try_from_iter([("n", std::sync::Arc::new(Int64Array::from_iter_values(0..1024)) as _)])?;
+    /// let whole = DataFrame::new(numbers.schema(), vec![numbers.clone()])?;
+    /// assert!(whole.arrow_bytes() >= 1024 * 8);
+    /// // two batches that are halves of the same column hold the same memory
+    /// let halves = DataFrame::new(numbers.schema(), vec![numbers.slice(0, 512), numbers.slice(512, 512)])?;
+    /// assert_eq!(halves.arrow_bytes(), whole.arrow_bytes());
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
     pub fn arrow_bytes(&self) -> usize {
-        self.batches.iter().map(RecordBatch::get_array_memory_size).sum()
+        let mut seen = std::collections::HashSet::new();
+        let mut total = 0;
+        for batch in self.batches.iter() {
+            for column in batch.columns() {
+                total += allocations(&column.to_data(), &mut seen);
+            }
+        }
+        total
     }
 
     /// All rows as one record batch: the batch itself for a frame of one batch (no copy), an
@@ -313,6 +335,23 @@ impl From<RecordBatch> for DataFrame {
     fn from(batch: RecordBatch) -> Self {
         Self { schema: batch.schema(), batches: Arc::new([batch]) }
     }
+}
+
+/// The capacity of the allocations `data`'s buffers (its children's too) point into that are not
+/// in `seen` yet, which gains them.
+fn allocations(data: &arrow::array::ArrayData, seen: &mut std::collections::HashSet<usize>) -> usize {
+    let nulls = data.nulls().map(arrow::buffer::NullBuffer::buffer);
+    let mut size = 0;
+    for buffer in data.buffers().iter().chain(nulls) {
+        // the address of the allocation's start, not of the slice: slices of one allocation agree
+        if seen.insert(buffer.data_ptr().as_ptr() as usize) {
+            size += buffer.capacity();
+        }
+    }
+    for child in data.child_data() {
+        size += allocations(child, seen);
+    }
+    size
 }
 
 impl fmt::Display for DataFrame {
