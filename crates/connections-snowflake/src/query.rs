@@ -224,20 +224,23 @@ pub(crate) async fn run_statements(
 }
 
 /// The answer of a finished statement: its schema and the inline part of its result decoded.
-fn answer_from(data: QueryData) -> Result<Answer, SnowflakeError> {
+fn answer_from(mut data: QueryData) -> Result<Answer, SnowflakeError> {
     let schema = schema(&data.rowtype, data.query_id.as_deref());
+    // the inline rows are taken out of the answer: once decoded, their text is freed
+    let (rows, base64_text) = (data.rowset.take(), data.rowset_base64.take());
     let decode_error = |problem: String| SnowflakeError::Decode { problem, query_id: data.query_id.clone() };
     let first = match data.query_result_format.as_deref() {
-        Some("json") => match &data.rowset {
-            Some(rows) if !rows.is_empty() => vec![json_batch(rows, &data.rowtype, &schema).map_err(decode_error)?],
+        Some("json") => match rows {
+            Some(rows) if !rows.is_empty() => vec![json_batch(&rows, &data.rowtype, &schema).map_err(decode_error)?],
             _ => Vec::new(),
         },
-        _ => match &data.rowset_base64 {
+        _ => match base64_text {
             Some(text) if !text.is_empty() => {
                 use base64::Engine as _;
                 let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(text)
+                    .decode(&text)
                     .map_err(|e| decode_error(format!("`rowsetBase64` is not base64: {e}")))?;
+                drop(text);
                 arrow_batches(bytes, &data.rowtype, &schema).map_err(decode_error)?
             }
             _ => Vec::new(),
