@@ -16,9 +16,13 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use xshell::{Shell, cmd};
 
+mod mariadb_tls;
 mod report;
+mod snowflake;
 
+use self::mariadb_tls::MariaDbTls;
 use self::report::{NOTES, print_tables};
+use self::snowflake::SnowflakeRun;
 use crate::flags::{self, BenchBackend};
 use crate::test::env_value;
 
@@ -41,12 +45,23 @@ impl flags::Bench {
         let loadavg_start = loadavg();
         let git = git_state(sh);
 
-        step("build the load benchmark (bench profile)");
-        let exe = build_load(sh)?;
-        println!("load benchmark: {}", exe.display());
+        // Snowflake is measured on its own (bench/snowflake.rs): the emulator and the Python
+        // connector, not connectorx
+        let sql_backends: Vec<BenchBackend> =
+            self.backends.iter().copied().filter(|b| *b != BenchBackend::Snowflake).collect();
+        let exe = if sql_backends.is_empty() {
+            None
+        } else {
+            step("build the load benchmark (bench profile)");
+            let exe = build_load(sh)?;
+            println!("load benchmark: {}", exe.display());
+            Some(exe)
+        };
 
         let peer = if self.no_peer {
             Err("left out (--no-peer)".to_owned())
+        } else if sql_backends.is_empty() {
+            Err("no SQL backend measured".to_owned())
         } else {
             step("connectorx in a virtualenv");
             setup_peer(sh, &dir)
@@ -59,34 +74,58 @@ impl flags::Bench {
 
         let table = format!("connections_bench_{}", self.rows);
         let mut backends = Vec::new();
-        for backend in &self.backends {
+        for backend in &sql_backends {
             if !backends.contains(backend) {
                 backends.push(*backend);
             }
         }
         let mut targets = Vec::new();
+        // kept running until the measurements are done
+        let mut mariadb_tls = None;
         for backend in backends {
             let target = Target::new(sh, backend, &dir, &table);
             if self.tls && backend == BenchBackend::Postgres {
-                targets.push(target.with_sslmode("disable", ""));
-                targets.push(target.with_sslmode("require", "+tls"));
+                targets.push(target.with_query("sslmode=disable", "sslmode=disable", ""));
+                targets.push(target.with_query("sslmode=require", "sslmode=require", "+tls"));
+            } else if self.tls && backend == BenchBackend::Mysql {
+                targets.push(target);
+                step("a throwaway MariaDB with TLS (the shared one has none)");
+                match MariaDbTls::start(&dir.join("mariadb-tls")) {
+                    Ok(server) => {
+                        let at = Target::at(backend, "mysql/tls-server", &server.url(), &table);
+                        targets.push(at.with_query("ssl_mode=DISABLED", "", ""));
+                        let verify = format!("ssl_mode=VERIFY_IDENTITY&ssl_ca={}", server.ca().display());
+                        // connectorx 0.4's MySQL driver refuses every TLS URL parameter
+                        // (`require_ssl`, `verify_ca`, ...: "Unknown URL parameter"), so the TLS
+                        // row compares with our plain row on the same server
+                        let mut tls = at.with_query(&verify, "", "+tls");
+                        tls.peer = false;
+                        targets.push(tls);
+                        mariadb_tls = Some(server);
+                    }
+                    Err(err) => println!("MariaDB over TLS: not measured: {err:#}"),
+                }
             } else {
                 targets.push(target);
             }
         }
         let mut runs = Vec::new();
-        for target in &targets {
-            step(&format!("{}: {} ({table}, {} rows)", target.label, target.shown_url, self.rows));
-            let run = BackendRun::measure(self, &exe, target, peer.as_ref().ok(), psql);
-            runs.push(run);
+        if let Some(exe) = &exe {
+            for target in &targets {
+                step(&format!("{}: {} ({table}, {} rows)", target.label, target.shown_url, self.rows));
+                let run = BackendRun::measure(self, exe, target, peer.as_ref().ok(), psql);
+                runs.push(run);
+            }
         }
+        let snowflake = self.backends.contains(&BenchBackend::Snowflake).then(|| {
+            step(&format!("snowflake: the fakesnow emulator ({} rows x 5 columns)", self.rows));
+            SnowflakeRun::measure(sh, self, exe.as_deref())
+        });
 
+        drop(mariadb_tls);
         let loadavg_end = loadavg();
         step(&format!("results: {} rows, median of {} cold runs, {} cache hits", self.rows, self.repeat, self.hits));
-        print_tables(&runs);
-        for note in NOTES {
-            println!("- {note}");
-        }
+        print_results(&runs, snowflake.as_ref(), self.rows);
         println!("- load average (1, 5, 15 min): {loadavg_start} at the start, {loadavg_end} at the end");
         if let Some(dirty) = git.get("driver_uncommitted").and_then(Value::as_array).filter(|d| !d.is_empty()) {
             let files: Vec<&str> = dirty.iter().filter_map(Value::as_str).collect();
@@ -111,13 +150,17 @@ impl flags::Bench {
             },
             "notes": NOTES,
             "backends": runs.iter().map(BackendRun::to_json).collect::<Vec<_>>(),
+            "snowflake": snowflake.as_ref().map(SnowflakeRun::to_json),
         });
         let path = dir.join("results.json");
         std::fs::write(&path, serde_json::to_string_pretty(&results)? + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!("\nwritten to {}", path.strip_prefix(&root).unwrap_or(&path).display());
 
-        let failed: Vec<&str> = runs.iter().filter(|r| r.ours_failed()).map(|r| r.label.as_str()).collect();
+        let mut failed: Vec<&str> = runs.iter().filter(|r| r.ours_failed()).map(|r| r.label.as_str()).collect();
+        if snowflake.as_ref().is_some_and(SnowflakeRun::failed) {
+            failed.push("snowflake");
+        }
         if !failed.is_empty() {
             bail!("the load failed on {}: see the errors above", failed.join(", "));
         }
@@ -151,6 +194,23 @@ impl BenchBackend {
             Self::Sqlite => "sqlite",
             Self::Postgres => "postgres",
             Self::Mysql => "mysql",
+            Self::Snowflake => "snowflake",
+        }
+    }
+}
+
+/// Prints the tables of the SQL backends and of Snowflake, each with its notes.
+fn print_results(runs: &[BackendRun], snowflake: Option<&SnowflakeRun>, rows: u64) {
+    if !runs.is_empty() {
+        print_tables(runs);
+        for note in NOTES {
+            println!("- {note}");
+        }
+    }
+    if let Some(snowflake) = snowflake {
+        snowflake.print_table(rows);
+        for note in snowflake::NOTES {
+            println!("- {note}");
         }
     }
 }
@@ -219,6 +279,8 @@ struct Target {
     url: String,
     /// The connection string connectorx takes.
     peer_url: String,
+    /// Whether connectorx can read this target (its MySQL driver takes no TLS parameters).
+    peer: bool,
     /// The URL without its password, for output.
     shown_url: String,
     table: String,
@@ -242,6 +304,7 @@ impl Target {
                 let peer = format!("mysql://{}", url.split_once("://").map_or(url.as_str(), |(_, rest)| rest));
                 (url, peer)
             }
+            BenchBackend::Snowflake => unreachable!("Snowflake is measured by bench::snowflake, not as a SQL target"),
         };
         Self {
             backend,
@@ -249,23 +312,45 @@ impl Target {
             shown_url: redact(&url),
             url,
             peer_url,
+            peer: true,
             table: table.to_owned(),
         }
     }
 
-    /// This target with `sslmode` set in both URLs (libpq's and connectorx's spelling), and
-    /// `suffix` added to its label.
-    fn with_sslmode(&self, mode: &str, suffix: &str) -> Self {
-        let add = |url: &str| {
+    /// A MySQL target at `url` (ours and connectorx's alike), named `label`.
+    fn at(backend: BenchBackend, label: &str, url: &str, table: &str) -> Self {
+        Self {
+            backend,
+            label: label.to_owned(),
+            shown_url: redact(url),
+            url: url.to_owned(),
+            peer_url: url.to_owned(),
+            peer: true,
+            table: table.to_owned(),
+        }
+    }
+
+    /// This target with `ours` added to our URL's query and `peer` to connectorx's (each
+    /// unless empty), and `suffix` inserted in its label after the backend's name (`+tls`).
+    fn with_query(&self, ours: &str, peer: &str, suffix: &str) -> Self {
+        let add = |url: &str, query: &str| {
+            if query.is_empty() {
+                return url.to_owned();
+            }
             let separator = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{separator}sslmode={mode}")
+            format!("{url}{separator}{query}")
         };
-        let url = add(&self.url);
+        let url = add(&self.url, ours);
+        let name = self.backend.name();
         Self {
             backend: self.backend,
-            label: format!("{}{suffix}", self.backend.name()),
+            label: self
+                .label
+                .strip_prefix(name)
+                .map_or_else(|| self.label.clone(), |rest| format!("{name}{suffix}{rest}")),
             shown_url: redact(&url),
-            peer_url: add(&self.peer_url),
+            peer_url: add(&self.peer_url, peer),
+            peer: self.peer,
             url,
             table: self.table.clone(),
         }
@@ -384,7 +469,7 @@ impl BackendRun {
                     run.error("ours", err);
                 }
             }
-            if let Some(peer) = peer {
+            if let Some(peer) = peer.filter(|_| target.peer) {
                 let mut command = Command::new(&peer.python);
                 command.arg(&peer.script).args(["--url", &target.peer_url, "--query", &target.sql()]);
                 match run_json(command) {

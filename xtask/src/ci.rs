@@ -27,12 +27,18 @@ impl flags::Ci {
         step("cargo clippy --workspace --all-targets --all-features -- -D warnings");
         cmd!(sh, "cargo clippy --workspace --all-targets --all-features -- -D warnings").run()?;
 
+        step("cargo doc --no-deps --workspace --all-features (RUSTDOCFLAGS=-D warnings)");
+        {
+            let _deny = sh.push_env("RUSTDOCFLAGS", "-D warnings");
+            cmd!(sh, "cargo doc --no-deps --workspace --all-features").run()?;
+        }
+
         step("cargo deny check licenses bans sources");
         ensure_cargo_deny(sh)?;
         cmd!(sh, "cargo deny check licenses bans sources").run()?;
 
         step("cargo xtask test");
-        flags::Test::default().run(sh)
+        flags::Test { require_emulator: true, ..flags::Test::default() }.run(sh)
     }
 }
 
@@ -42,7 +48,7 @@ fn step(title: &str) {
 }
 
 /// Whether we run under CI, i.e. the `CI` environment variable is `true` (or `1`).
-fn is_ci(sh: &Shell) -> bool {
+pub(crate) fn is_ci(sh: &Shell) -> bool {
     sh.var("CI").is_ok_and(|value| value.eq_ignore_ascii_case("true") || value == "1")
 }
 
