@@ -371,6 +371,45 @@ fn chunk_headers(data: &QueryData) -> Vec<(String, String)> {
     }
 }
 
+/// How many times a chunk download is attempted: a connection cut off while the body arrives
+/// (which the transport's retry layer, acting on the response head, does not see) is retried
+/// with the chunk alone, as the Python connector does, instead of failing the whole query.
+const CHUNK_ATTEMPTS: u32 = 3;
+
+/// A chunk's bytes; a transport failure (before or during the body) is retried.
+async fn fetch_chunk(
+    session: &Session,
+    what: &str,
+    url: &str,
+    headers: &[(String, String)],
+) -> Result<bytes::Bytes, SnowflakeError> {
+    let mut attempt = 1;
+    loop {
+        let mut request = session.http().get(url);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        if let Some(limit) = session.config().network_timeout {
+            request = request.timeout(limit);
+        }
+        let result = match request.send().await {
+            Ok(response) if !response.status().is_success() => {
+                return Err(SnowflakeError::protocol(what, format!("HTTP {}", response.status())));
+            }
+            Ok(response) => response.bytes().await.map_err(|e| SnowflakeError::transport(what, e)),
+            Err(e) => Err(SnowflakeError::transport(what, e)),
+        };
+        match result {
+            Err(error) if attempt < CHUNK_ATTEMPTS => {
+                tracing::info!(%error, attempt, "downloading a result chunk failed; trying again");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn download(
     session: &Session,
@@ -383,19 +422,7 @@ async fn download(
     query_id: Option<String>,
 ) -> Result<Vec<RecordBatch>, SnowflakeError> {
     let what = format!("result chunk {}", index + 1);
-    let mut request = session.http().get(&chunk.url);
-    for (name, value) in headers {
-        request = request.header(name, value);
-    }
-    if let Some(limit) = session.config().network_timeout {
-        request = request.timeout(limit);
-    }
-    let response = request.send().await.map_err(|e| SnowflakeError::transport(&what, e))?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(SnowflakeError::protocol(&what, format!("HTTP {status}")));
-    }
-    let bytes = response.bytes().await.map_err(|e| SnowflakeError::transport(&what, e))?;
+    let bytes = fetch_chunk(session, &what, &chunk.url, headers).await?;
     let decode_error =
         |problem: String| SnowflakeError::Decode { problem: format!("{what}: {problem}"), query_id: query_id.clone() };
     // cloud storage may serve a chunk gzipped without saying so in `Content-Encoding`
