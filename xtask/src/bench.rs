@@ -49,7 +49,7 @@ impl flags::Bench {
         // connector, not connectorx
         let sql_backends: Vec<BenchBackend> =
             self.backends.iter().copied().filter(|b| *b != BenchBackend::Snowflake).collect();
-        let exe = if sql_backends.is_empty() {
+        let exe = if self.backends.is_empty() {
             None
         } else {
             step("build the load benchmark (bench profile)");
@@ -224,7 +224,7 @@ fn step(title: &str) {
 fn build_load(sh: &Shell) -> anyhow::Result<PathBuf> {
     let out = cmd!(
         sh,
-        "cargo bench --no-run -p connections --bench load --features sqlite,postgres,mysql --message-format=json-render-diagnostics"
+        "cargo bench --no-run -p connections --bench load --features sqlite,postgres,mysql,snowflake --message-format=json-render-diagnostics"
     )
     .read()
     .context("cannot build the load benchmark")?;
