@@ -184,7 +184,8 @@ pub(crate) async fn run_bound(
         }
     };
     guard.armed = false;
-    answer_from(data?)
+    let (data, rowset) = data?;
+    answer_from(data, rowset)
 }
 
 /// Runs text holding several statements (`count` of them; 0 for any number), in order; the
@@ -202,12 +203,12 @@ pub(crate) async fn run_statements(
     let parameters = json!({ "MULTI_STATEMENT_COUNT": count });
     let work = async {
         let data = execute(session, text, None, Some(parameters), &request_id, &query_id).await?;
-        let Some(ids) = data.result_ids.clone().filter(|ids| !ids.is_empty()) else {
+        let Some(ids) = data.0.result_ids.clone().filter(|ids| !ids.is_empty()) else {
             return Ok(vec![data]); // one statement: its own answer
         };
         let mut all = Vec::new();
         for id in ids.split(',') {
-            let answer = session.get("statement result", &format!("/queries/{id}/result")).await?;
+            let answer = session.get_result("statement result", &format!("/queries/{id}/result")).await?;
             all.push(settle(session, answer, &query_id).await?);
         }
         Ok(all)
@@ -220,11 +221,13 @@ pub(crate) async fn run_statements(
         }),
     };
     guard.armed = false;
-    datas?.into_iter().map(answer_from).collect()
+    datas?.into_iter().map(|(data, rowset)| answer_from(data, rowset)).collect()
 }
 
-/// The answer of a finished statement: its schema and the inline part of its result decoded.
-fn answer_from(mut data: QueryData) -> Result<Answer, SnowflakeError> {
+/// The answer of a finished statement: its schema and the inline part of its result decoded
+/// (`rowset`: its Arrow IPC bytes when already taken out of the response, see
+/// [`split_rowset`](crate::session::split_rowset)).
+fn answer_from(mut data: QueryData, rowset: Option<Vec<u8>>) -> Result<Answer, SnowflakeError> {
     let schema = schema(&data.rowtype, data.query_id.as_deref());
     // the inline rows are taken out of the answer: once decoded, their text is freed
     let (rows, base64_text) = (data.rowset.take(), data.rowset_base64.take());
@@ -234,8 +237,9 @@ fn answer_from(mut data: QueryData) -> Result<Answer, SnowflakeError> {
             Some(rows) if !rows.is_empty() => vec![json_batch(&rows, &data.rowtype, &schema).map_err(decode_error)?],
             _ => Vec::new(),
         },
-        _ => match base64_text {
-            Some(text) if !text.is_empty() => {
+        _ => match (rowset, base64_text) {
+            (Some(bytes), _) => arrow_batches(bytes, &data.rowtype, &schema).map_err(decode_error)?,
+            (None, Some(text)) if !text.is_empty() => {
                 use base64::Engine as _;
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(&text)
@@ -256,7 +260,7 @@ async fn execute(
     parameters: Option<Value>,
     request_id: &str,
     query_id: &Mutex<Option<String>>,
-) -> Result<QueryData, SnowflakeError> {
+) -> Result<(QueryData, Option<Vec<u8>>), SnowflakeError> {
     let mut body = json!({
         "sqlText": sql,
         "asyncExec": false,
@@ -272,16 +276,17 @@ async fn execute(
         body["parameters"] = parameters;
     }
     let params = [("requestId", request_id.to_owned()), ("request_guid", uuid::Uuid::new_v4().to_string())];
-    let answer = session.post("query", "/queries/v1/query-request", &params, &body).await?;
+    let answer = session.post_result("query", "/queries/v1/query-request", &params, &body, true).await?;
     settle(session, answer, query_id).await
 }
 
-/// Polls a statement's result while the server says it is still running; its data once done.
+/// Polls a statement's result while the server says it is still running; its data (and its
+/// inline Arrow rows when taken out of the response) once done.
 async fn settle(
     session: &Session,
-    mut answer: Value,
+    (mut answer, mut rowset): (Value, Option<Vec<u8>>),
     query_id: &Mutex<Option<String>>,
-) -> Result<QueryData, SnowflakeError> {
+) -> Result<(QueryData, Option<Vec<u8>>), SnowflakeError> {
     let mut wait = Duration::from_millis(50);
     loop {
         let code = answer.get("code").and_then(Value::as_str).unwrap_or_default();
@@ -299,12 +304,12 @@ async fn settle(
         tracing::debug!(%url, "query still running; polling its result");
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_secs(1));
-        answer = session.get("query result", &url).await?;
+        (answer, rowset) = session.get_result("query result", &url).await?;
     }
     if answer.get("success").and_then(Value::as_bool) != Some(true) {
         return Err(server_error("query", &answer));
     }
-    QueryData::parse(envelope("query", answer)?)
+    Ok((QueryData::parse(envelope("query", answer)?)?, rowset))
 }
 
 impl Answer {

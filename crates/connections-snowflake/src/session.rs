@@ -176,22 +176,38 @@ impl Session {
         params: &[(&str, String)],
         body: &Value,
     ) -> Result<Value, SnowflakeError> {
+        Ok(self.post_result(what, path, params, body, false).await?.0)
+    }
+
+    /// [`post`](Self::post) of a statement: with `split`, the inline Arrow rows
+    /// (`rowsetBase64`) come decoded beside the answer, see [`split_rowset`].
+    pub(crate) async fn post_result(
+        &self,
+        what: &str,
+        path: &str,
+        params: &[(&str, String)],
+        body: &Value,
+        split: bool,
+    ) -> Result<(Value, Option<Vec<u8>>), SnowflakeError> {
         let url = format!("{}{path}", self.base);
-        self.authorised(what, |auth| self.http.post(&url).query(params).header("Authorization", auth).json(body)).await
+        let request = |auth| self.http.post(&url).query(params).header("Authorization", auth).json(body);
+        self.authorised(what, request, split).await
     }
 
     /// A GET of `path` (a server-relative URL such as a `getResultUrl`) with the session's
-    /// authorisation, as JSON.
-    pub(crate) async fn get(&self, what: &str, path: &str) -> Result<Value, SnowflakeError> {
+    /// authorisation, as JSON; a statement's inline Arrow rows come decoded beside the answer,
+    /// see [`split_rowset`].
+    pub(crate) async fn get_result(&self, what: &str, path: &str) -> Result<(Value, Option<Vec<u8>>), SnowflakeError> {
         let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.base) };
-        self.authorised(what, |auth| self.http.get(&url).header("Authorization", auth)).await
+        self.authorised(what, |auth| self.http.get(&url).header("Authorization", auth), true).await
     }
 
     async fn authorised(
         &self,
         what: &str,
         request: impl Fn(String) -> reqwest_middleware::RequestBuilder,
-    ) -> Result<Value, SnowflakeError> {
+        split: bool,
+    ) -> Result<(Value, Option<Vec<u8>>), SnowflakeError> {
         let mut refreshed = false;
         loop {
             let (auth, generation) = self.authorization().await?;
@@ -202,7 +218,8 @@ impl Session {
             };
             let response = builder.send().await.map_err(|e| SnowflakeError::transport(what, e))?;
             let status = response.status();
-            let bytes = response.bytes().await.map_err(|e| SnowflakeError::transport(what, e))?;
+            let bytes = Vec::from(response.bytes().await.map_err(|e| SnowflakeError::transport(what, e))?);
+            let (bytes, rowset) = if split { split_rowset(bytes) } else { (bytes, None) };
             let answer: Value = serde_json::from_slice(&bytes).map_err(|_| {
                 SnowflakeError::protocol(
                     what,
@@ -215,7 +232,7 @@ impl Session {
                 self.refresh(generation, &code).await?;
                 continue;
             }
-            return Ok(answer);
+            return Ok((answer, rowset));
         }
     }
 
@@ -393,4 +410,64 @@ pub(crate) fn server_error(what: &str, answer: &Value) -> SnowflakeError {
 /// Milliseconds since the epoch, for `querySubmissionTime`.
 pub(crate) fn now_millis() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Takes a statement answer's inline Arrow rows out of the response body: `rowsetBase64` is
+/// decoded straight from the body into the bytes of its IPC stream, and cut out of the body
+/// (in place), so the JSON parsed next is small and the base64 text is never held twice. The
+/// body as it came (and `None`) when it holds no such text, or text this cannot borrow (JSON
+/// escapes) or decode: the caller then reads `rowsetBase64` from the parsed answer.
+pub(crate) fn split_rowset(mut body: Vec<u8>) -> (Vec<u8>, Option<Vec<u8>>) {
+    #[derive(serde::Deserialize)]
+    struct Peek<'a> {
+        #[serde(borrow, default)]
+        data: Option<PeekData<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct PeekData<'a> {
+        #[serde(rename = "rowsetBase64", borrow, default)]
+        rowset_base64: Option<&'a str>,
+    }
+    use base64::Engine as _;
+    let range = match serde_json::from_slice::<Peek<'_>>(&body) {
+        Ok(Peek { data: Some(PeekData { rowset_base64: Some(text) }) }) if !text.is_empty() => {
+            let start = (text.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
+            start..start + text.len()
+        }
+        _ => return (body, None),
+    };
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(&body[range.clone()]) else {
+        return (body, None);
+    };
+    body.drain(range);
+    (body, Some(decoded))
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::split_rowset;
+
+    #[test]
+    fn the_inline_rows_are_decoded_out_of_the_body() {
+        let body = br#"{"data":{"rowtype":[],"rowsetBase64":"aGVsbG8=","queryId":"q"},"success":true}"#.to_vec();
+        let (rest, rows) = split_rowset(body);
+        assert_eq!(rows.as_deref(), Some(&b"hello"[..]));
+        let answer: serde_json::Value = serde_json::from_slice(&rest).unwrap();
+        assert_eq!(answer["data"]["rowsetBase64"], "");
+        assert_eq!(answer["data"]["queryId"], "q");
+    }
+
+    #[test]
+    fn bodies_it_cannot_split_are_left_as_they_came() {
+        for body in [
+            &br#"{"data":{"rowsetBase64":"aGVs\/bG8="},"success":true}"#[..], // an escape: not borrowable
+            br#"{"data":{"rowsetBase64":"not base64!"},"success":true}"#,
+            br#"{"data":{"rowset":[["1"]]},"success":true}"#,
+            br#"{"data":null,"code":"390112","success":false}"#,
+            b"not JSON",
+        ] {
+            let (rest, rows) = split_rowset(body.to_vec());
+            assert_eq!((rest.as_slice(), rows), (body, None));
+        }
+    }
 }
