@@ -225,9 +225,8 @@ async fn snowflake_cold(args: &Args) -> Result<(), BoxError> {
     }
     let (protocol, rest) = args.url.split_once("://").ok_or("--url must be http://HOST:PORT")?;
     let (host, port) = rest.trim_end_matches('/').rsplit_once(':').ok_or("--url must name a port")?;
-    let (database, schema) = match args.table.split('.').collect::<Vec<_>>()[..] {
-        [database, schema, _] => (database, schema),
-        _ => return Err("--table must be DATABASE.SCHEMA.TABLE".into()),
+    let [database, schema, _] = args.table.split('.').collect::<Vec<_>>()[..] else {
+        return Err("--table must be DATABASE.SCHEMA.TABLE".into());
     };
     let started = Instant::now();
     let conn = connections::connection("bench")
