@@ -49,27 +49,9 @@ impl flags::Bench {
         // connector, not connectorx
         let sql_backends: Vec<BenchBackend> =
             self.backends.iter().copied().filter(|b| *b != BenchBackend::Snowflake).collect();
-        let exe = if sql_backends.is_empty() {
-            None
-        } else {
-            step("build the load benchmark (bench profile)");
-            let exe = build_load(sh)?;
-            println!("load benchmark: {}", exe.display());
-            Some(exe)
-        };
-
-        let peer = if self.no_peer {
-            Err("left out (--no-peer)".to_owned())
-        } else if sql_backends.is_empty() {
-            Err("no SQL backend measured".to_owned())
-        } else {
-            step("connectorx in a virtualenv");
-            setup_peer(sh, &dir)
-        };
-        match &peer {
-            Ok(peer) => println!("connectorx: {}", peer.python.display()),
-            Err(why) => println!("connectorx: not measured: {why}"),
-        }
+        // every backend, Snowflake included, is loaded by the `load` benchmark
+        let exe = if self.backends.is_empty() { None } else { Some(load_exe(sh)?) };
+        let peer = self.connectorx(sh, &dir, &sql_backends);
         let psql = Command::new("psql").arg("--version").output().is_ok_and(|out| out.status.success());
 
         let table = format!("connections_bench_{}", self.rows);
@@ -235,10 +217,37 @@ fn step(title: &str) {
 }
 
 /// Builds `benches/load.rs` with every SQL feature and returns the path of its executable.
+/// Builds the load benchmark and says where it is.
+fn load_exe(sh: &Shell) -> anyhow::Result<PathBuf> {
+    step("build the load benchmark (bench profile)");
+    let exe = build_load(sh)?;
+    println!("load benchmark: {}", exe.display());
+    Ok(exe)
+}
+
+impl flags::Bench {
+    /// connectorx in its virtualenv, unless left out or no SQL backend is measured; says which.
+    fn connectorx(&self, sh: &Shell, dir: &Path, sql_backends: &[BenchBackend]) -> Result<Peer, String> {
+        let peer = if self.no_peer {
+            Err("left out (--no-peer)".to_owned())
+        } else if sql_backends.is_empty() {
+            Err("no SQL backend measured".to_owned())
+        } else {
+            step("connectorx in a virtualenv");
+            setup_peer(sh, dir)
+        };
+        match &peer {
+            Ok(peer) => println!("connectorx: {}", peer.python.display()),
+            Err(why) => println!("connectorx: not measured: {why}"),
+        }
+        peer
+    }
+}
+
 fn build_load(sh: &Shell) -> anyhow::Result<PathBuf> {
     let out = cmd!(
         sh,
-        "cargo bench --no-run -p connections --bench load --features sqlite,postgres,mysql --message-format=json-render-diagnostics"
+        "cargo bench --no-run -p connections --bench load --features sqlite,postgres,mysql,snowflake --message-format=json-render-diagnostics"
     )
     .read()
     .context("cannot build the load benchmark")?;

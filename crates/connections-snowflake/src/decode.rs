@@ -268,36 +268,23 @@ fn struct_timestamps(array: &StructArray, scale: u32) -> Result<Int64Array, Stri
     let epoch = array.column_by_name("epoch").ok_or("a timestamp struct without `epoch`")?;
     let epoch = cast(epoch, &DataType::Int64)?;
     let epoch = epoch.as_primitive::<Int64Type>();
-    let values: Vec<Option<i64>> = if let Some(fraction) = array.column_by_name("fraction") {
-        {
-            let fraction = cast(fraction, &DataType::Int32)?;
-            let fraction = fraction.as_primitive::<Int32Type>();
-            let per_second = 10_i64.pow(unit_digits);
-            let divisor = 10_i64.pow(9 - unit_digits);
-            (0..array.len())
-                .map(|i| {
-                    if array.is_null(i) || epoch.is_null(i) {
-                        return Ok(None);
-                    }
-                    let whole = epoch.value(i).checked_mul(per_second).ok_or("a timestamp out of range")?;
-                    Ok(Some(whole + i64::from(fraction.value(i)) / divisor))
-                })
-                .collect::<Result<_, &str>>()?
-        }
+    // a null struct is a null timestamp, whatever its members hold; computed on valid rows only
+    let nulls = connections_core::arrow::buffer::NullBuffer::union(epoch.nulls(), array.nulls());
+    let epoch = Int64Array::new(epoch.values().clone(), nulls);
+    let out_of_range = || connections_core::arrow::error::ArrowError::ComputeError("a timestamp out of range".into());
+    let values = if let Some(fraction) = array.column_by_name("fraction") {
+        let fraction = cast(fraction, &DataType::Int32)?;
+        let fraction = fraction.as_primitive::<Int32Type>();
+        let per_second = 10_i64.pow(unit_digits);
+        let divisor = 10_i64.pow(9 - unit_digits);
+        connections_core::arrow::compute::kernels::arity::try_binary(&epoch, fraction, |e, f| {
+            e.checked_mul(per_second).map(|whole| whole + i64::from(f) / divisor).ok_or_else(out_of_range)
+        })
     } else {
-        {
-            let factor = 10_i64.pow(unit_digits.saturating_sub(scale));
-            (0..array.len())
-                .map(|i| {
-                    if array.is_null(i) || epoch.is_null(i) {
-                        return Ok(None);
-                    }
-                    epoch.value(i).checked_mul(factor).map(Some).ok_or("a timestamp out of range")
-                })
-                .collect::<Result<_, &str>>()?
-        }
+        let factor = 10_i64.pow(unit_digits.saturating_sub(scale));
+        epoch.try_unary(|e| e.checked_mul(factor).ok_or_else(out_of_range))
     };
-    Ok(Int64Array::from(values))
+    values.map_err(|_| "a timestamp out of range".to_owned())
 }
 
 fn timestamps(values: &Int64Array, target: &DataType) -> ArrayRef {

@@ -184,7 +184,8 @@ pub(crate) async fn run_bound(
         }
     };
     guard.armed = false;
-    answer_from(data?)
+    let (data, rowset) = data?;
+    answer_from(data, rowset)
 }
 
 /// Runs text holding several statements (`count` of them; 0 for any number), in order; the
@@ -202,12 +203,12 @@ pub(crate) async fn run_statements(
     let parameters = json!({ "MULTI_STATEMENT_COUNT": count });
     let work = async {
         let data = execute(session, text, None, Some(parameters), &request_id, &query_id).await?;
-        let Some(ids) = data.result_ids.clone().filter(|ids| !ids.is_empty()) else {
+        let Some(ids) = data.0.result_ids.clone().filter(|ids| !ids.is_empty()) else {
             return Ok(vec![data]); // one statement: its own answer
         };
         let mut all = Vec::new();
         for id in ids.split(',') {
-            let answer = session.get("statement result", &format!("/queries/{id}/result")).await?;
+            let answer = session.get_result("statement result", &format!("/queries/{id}/result")).await?;
             all.push(settle(session, answer, &query_id).await?);
         }
         Ok(all)
@@ -220,24 +221,30 @@ pub(crate) async fn run_statements(
         }),
     };
     guard.armed = false;
-    datas?.into_iter().map(answer_from).collect()
+    datas?.into_iter().map(|(data, rowset)| answer_from(data, rowset)).collect()
 }
 
-/// The answer of a finished statement: its schema and the inline part of its result decoded.
-fn answer_from(data: QueryData) -> Result<Answer, SnowflakeError> {
+/// The answer of a finished statement: its schema and the inline part of its result decoded
+/// (`rowset`: its Arrow IPC bytes when already taken out of the response, see
+/// [`split_rowset`](crate::session::split_rowset)).
+fn answer_from(mut data: QueryData, rowset: Option<Vec<u8>>) -> Result<Answer, SnowflakeError> {
     let schema = schema(&data.rowtype, data.query_id.as_deref());
+    // the inline rows are taken out of the answer: once decoded, their text is freed
+    let (rows, base64_text) = (data.rowset.take(), data.rowset_base64.take());
     let decode_error = |problem: String| SnowflakeError::Decode { problem, query_id: data.query_id.clone() };
     let first = match data.query_result_format.as_deref() {
-        Some("json") => match &data.rowset {
-            Some(rows) if !rows.is_empty() => vec![json_batch(rows, &data.rowtype, &schema).map_err(decode_error)?],
+        Some("json") => match rows {
+            Some(rows) if !rows.is_empty() => vec![json_batch(&rows, &data.rowtype, &schema).map_err(decode_error)?],
             _ => Vec::new(),
         },
-        _ => match &data.rowset_base64 {
-            Some(text) if !text.is_empty() => {
+        _ => match (rowset, base64_text) {
+            (Some(bytes), _) => arrow_batches(bytes, &data.rowtype, &schema).map_err(decode_error)?,
+            (None, Some(text)) if !text.is_empty() => {
                 use base64::Engine as _;
                 let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(text)
+                    .decode(&text)
                     .map_err(|e| decode_error(format!("`rowsetBase64` is not base64: {e}")))?;
+                drop(text);
                 arrow_batches(bytes, &data.rowtype, &schema).map_err(decode_error)?
             }
             _ => Vec::new(),
@@ -253,7 +260,7 @@ async fn execute(
     parameters: Option<Value>,
     request_id: &str,
     query_id: &Mutex<Option<String>>,
-) -> Result<QueryData, SnowflakeError> {
+) -> Result<(QueryData, Option<Vec<u8>>), SnowflakeError> {
     let mut body = json!({
         "sqlText": sql,
         "asyncExec": false,
@@ -269,16 +276,17 @@ async fn execute(
         body["parameters"] = parameters;
     }
     let params = [("requestId", request_id.to_owned()), ("request_guid", uuid::Uuid::new_v4().to_string())];
-    let answer = session.post("query", "/queries/v1/query-request", &params, &body).await?;
+    let answer = session.post_result("query", "/queries/v1/query-request", &params, &body, true).await?;
     settle(session, answer, query_id).await
 }
 
-/// Polls a statement's result while the server says it is still running; its data once done.
+/// Polls a statement's result while the server says it is still running; its data (and its
+/// inline Arrow rows when taken out of the response) once done.
 async fn settle(
     session: &Session,
-    mut answer: Value,
+    (mut answer, mut rowset): (Value, Option<Vec<u8>>),
     query_id: &Mutex<Option<String>>,
-) -> Result<QueryData, SnowflakeError> {
+) -> Result<(QueryData, Option<Vec<u8>>), SnowflakeError> {
     let mut wait = Duration::from_millis(50);
     loop {
         let code = answer.get("code").and_then(Value::as_str).unwrap_or_default();
@@ -296,12 +304,12 @@ async fn settle(
         tracing::debug!(%url, "query still running; polling its result");
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_secs(1));
-        answer = session.get("query result", &url).await?;
+        (answer, rowset) = session.get_result("query result", &url).await?;
     }
     if answer.get("success").and_then(Value::as_bool) != Some(true) {
         return Err(server_error("query", &answer));
     }
-    QueryData::parse(envelope("query", answer)?)
+    Ok((QueryData::parse(envelope("query", answer)?)?, rowset))
 }
 
 impl Answer {
@@ -368,6 +376,45 @@ fn chunk_headers(data: &QueryData) -> Vec<(String, String)> {
     }
 }
 
+/// How many times a chunk download is attempted: a connection cut off while the body arrives
+/// (which the transport's retry layer, acting on the response head, does not see) is retried
+/// with the chunk alone, as the Python connector does, instead of failing the whole query.
+const CHUNK_ATTEMPTS: u32 = 3;
+
+/// A chunk's bytes; a transport failure (before or during the body) is retried.
+async fn fetch_chunk(
+    session: &Session,
+    what: &str,
+    url: &str,
+    headers: &[(String, String)],
+) -> Result<bytes::Bytes, SnowflakeError> {
+    let mut attempt = 1;
+    loop {
+        let mut request = session.http().get(url);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        if let Some(limit) = session.config().network_timeout {
+            request = request.timeout(limit);
+        }
+        let result = match request.send().await {
+            Ok(response) if !response.status().is_success() => {
+                return Err(SnowflakeError::protocol(what, format!("HTTP {}", response.status())));
+            }
+            Ok(response) => response.bytes().await.map_err(|e| SnowflakeError::transport(what, e)),
+            Err(e) => Err(SnowflakeError::transport(what, e)),
+        };
+        match result {
+            Err(error) if attempt < CHUNK_ATTEMPTS => {
+                tracing::info!(%error, attempt, "downloading a result chunk failed; trying again");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn download(
     session: &Session,
@@ -380,19 +427,7 @@ async fn download(
     query_id: Option<String>,
 ) -> Result<Vec<RecordBatch>, SnowflakeError> {
     let what = format!("result chunk {}", index + 1);
-    let mut request = session.http().get(&chunk.url);
-    for (name, value) in headers {
-        request = request.header(name, value);
-    }
-    if let Some(limit) = session.config().network_timeout {
-        request = request.timeout(limit);
-    }
-    let response = request.send().await.map_err(|e| SnowflakeError::transport(&what, e))?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(SnowflakeError::protocol(&what, format!("HTTP {status}")));
-    }
-    let bytes = response.bytes().await.map_err(|e| SnowflakeError::transport(&what, e))?;
+    let bytes = fetch_chunk(session, &what, &chunk.url, headers).await?;
     let decode_error =
         |problem: String| SnowflakeError::Decode { problem: format!("{what}: {problem}"), query_id: query_id.clone() };
     // cloud storage may serve a chunk gzipped without saying so in `Content-Encoding`

@@ -176,22 +176,38 @@ impl Session {
         params: &[(&str, String)],
         body: &Value,
     ) -> Result<Value, SnowflakeError> {
+        Ok(self.post_result(what, path, params, body, false).await?.0)
+    }
+
+    /// [`post`](Self::post) of a statement: with `split`, the inline Arrow rows
+    /// (`rowsetBase64`) come decoded beside the answer, see [`split_rowset`].
+    pub(crate) async fn post_result(
+        &self,
+        what: &str,
+        path: &str,
+        params: &[(&str, String)],
+        body: &Value,
+        split: bool,
+    ) -> Result<(Value, Option<Vec<u8>>), SnowflakeError> {
         let url = format!("{}{path}", self.base);
-        self.authorised(what, |auth| self.http.post(&url).query(params).header("Authorization", auth).json(body)).await
+        let request = |auth| self.http.post(&url).query(params).header("Authorization", auth).json(body);
+        self.authorised(what, request, split).await
     }
 
     /// A GET of `path` (a server-relative URL such as a `getResultUrl`) with the session's
-    /// authorisation, as JSON.
-    pub(crate) async fn get(&self, what: &str, path: &str) -> Result<Value, SnowflakeError> {
+    /// authorisation, as JSON; a statement's inline Arrow rows come decoded beside the answer,
+    /// see [`split_rowset`].
+    pub(crate) async fn get_result(&self, what: &str, path: &str) -> Result<(Value, Option<Vec<u8>>), SnowflakeError> {
         let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.base) };
-        self.authorised(what, |auth| self.http.get(&url).header("Authorization", auth)).await
+        self.authorised(what, |auth| self.http.get(&url).header("Authorization", auth), true).await
     }
 
     async fn authorised(
         &self,
         what: &str,
         request: impl Fn(String) -> reqwest_middleware::RequestBuilder,
-    ) -> Result<Value, SnowflakeError> {
+        split: bool,
+    ) -> Result<(Value, Option<Vec<u8>>), SnowflakeError> {
         let mut refreshed = false;
         loop {
             let (auth, generation) = self.authorization().await?;
@@ -202,7 +218,12 @@ impl Session {
             };
             let response = builder.send().await.map_err(|e| SnowflakeError::transport(what, e))?;
             let status = response.status();
-            let bytes = response.bytes().await.map_err(|e| SnowflakeError::transport(what, e))?;
+            let bytes = read_body(response).await.map_err(|e| SnowflakeError::transport(what, e))?;
+            let (bytes, rowset) = if split {
+                split_rowset(bytes).map_err(|problem| SnowflakeError::protocol(what, problem))?
+            } else {
+                (bytes, None)
+            };
             let answer: Value = serde_json::from_slice(&bytes).map_err(|_| {
                 SnowflakeError::protocol(
                     what,
@@ -215,7 +236,7 @@ impl Session {
                 self.refresh(generation, &code).await?;
                 continue;
             }
-            return Ok(answer);
+            return Ok((answer, rowset));
         }
     }
 
@@ -393,4 +414,108 @@ pub(crate) fn server_error(what: &str, answer: &Value) -> SnowflakeError {
 /// Milliseconds since the epoch, for `querySubmissionTime`.
 pub(crate) fn now_millis() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A response's body, read chunk by chunk into one buffer sized by its `Content-Length`: the
+/// body is held once, not as a list of chunks and again as their concatenation.
+async fn read_body(mut response: reqwest::Response) -> reqwest::Result<Vec<u8>> {
+    // a bound on what is reserved up front, whatever the server announces
+    const MAX_RESERVE: u64 = 1 << 30;
+    let announced = response.content_length().unwrap_or(0).min(MAX_RESERVE);
+    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Takes a statement answer's inline Arrow rows out of the response body: `rowsetBase64` is
+/// decoded in place, inside the body's own buffer, which then becomes the bytes of the IPC
+/// stream; the rest of the body (small) is returned as the JSON to parse. So the base64 text
+/// and its decoded bytes are never held side by side. The body as it came (and `None`) when it
+/// holds no such text or text this cannot borrow (JSON escapes): the caller then reads
+/// `rowsetBase64` from the parsed answer.
+///
+/// # Errors
+/// When the text is not base64 (the body is then spoilt).
+pub(crate) fn split_rowset(mut body: Vec<u8>) -> Result<(Vec<u8>, Option<Vec<u8>>), String> {
+    #[derive(serde::Deserialize)]
+    struct Peek<'a> {
+        #[serde(borrow, default)]
+        data: Option<PeekData<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct PeekData<'a> {
+        #[serde(rename = "rowsetBase64", borrow, default)]
+        rowset_base64: Option<&'a str>,
+    }
+    /// Base64 characters decoded at a time (a multiple of 4).
+    const BLOCK: usize = 64 * 1024;
+    use base64::Engine as _;
+    let (start, end) = match serde_json::from_slice::<Peek<'_>>(&body) {
+        Ok(Peek { data: Some(PeekData { rowset_base64: Some(text) }) }) if !text.is_empty() => {
+            let start = (text.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
+            (start, start + text.len())
+        }
+        _ => return Ok((body, None)),
+    };
+    // each block decodes to at most 3/4 of its length, so the bytes written never pass the
+    // bytes still to read
+    let mut block = vec![0_u8; BLOCK / 4 * 3];
+    let (mut read, mut write) = (start, start);
+    while read < end {
+        let stop = (read + BLOCK).min(end);
+        let n = base64::engine::general_purpose::STANDARD
+            .decode_slice(&body[read..stop], &mut block)
+            .map_err(|e| format!("`rowsetBase64` is not base64: {e}"))?;
+        body[write..write + n].copy_from_slice(&block[..n]);
+        (read, write) = (stop, write + n);
+    }
+    let mut json = Vec::with_capacity(body.len() - (end - start));
+    json.extend_from_slice(&body[..start]);
+    json.extend_from_slice(&body[end..]);
+    body.copy_within(start..write, 0);
+    body.truncate(write - start);
+    body.shrink_to_fit();
+    Ok((json, Some(body)))
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::split_rowset;
+
+    #[test]
+    fn the_inline_rows_are_decoded_out_of_the_body() {
+        let body = br#"{"data":{"rowtype":[],"rowsetBase64":"aGVsbG8=","queryId":"q"},"success":true}"#.to_vec();
+        let (rest, rows) = split_rowset(body).unwrap();
+        assert_eq!(rows.as_deref(), Some(&b"hello"[..]));
+        let answer: serde_json::Value = serde_json::from_slice(&rest).unwrap();
+        assert_eq!(answer["data"]["rowsetBase64"], "");
+        assert_eq!(answer["data"]["queryId"], "q");
+    }
+
+    #[test]
+    fn bodies_it_cannot_split_are_left_as_they_came() {
+        for body in [
+            &br#"{"data":{"rowsetBase64":"aGVs\/bG8="},"success":true}"#[..], // an escape: not borrowable
+            br#"{"data":{"rowset":[["1"]]},"success":true}"#,
+            br#"{"data":null,"code":"390112","success":false}"#,
+            b"not JSON",
+        ] {
+            let (rest, rows) = split_rowset(body.to_vec()).unwrap();
+            assert_eq!((rest.as_slice(), rows), (body, None));
+        }
+        assert!(split_rowset(br#"{"data":{"rowsetBase64":"not base64!"}}"#.to_vec()).is_err());
+    }
+
+    #[test]
+    fn long_text_is_decoded_across_blocks() {
+        use base64::Engine as _;
+        let rows: Vec<u8> = (0..200_001_u32).map(|i| (i % 251) as u8).collect();
+        let text = base64::engine::general_purpose::STANDARD.encode(&rows);
+        let body = format!(r#"{{"data":{{"rowsetBase64":"{text}","total":3}},"success":true}}"#);
+        let (rest, decoded) = split_rowset(body.into_bytes()).unwrap();
+        assert_eq!(decoded.as_deref(), Some(rows.as_slice()));
+        assert_eq!(String::from_utf8(rest).unwrap(), r#"{"data":{"rowsetBase64":"","total":3},"success":true}"#);
+    }
 }

@@ -7,9 +7,14 @@
 //! fresh process (a new pool, nothing cached), with
 //!
 //! ```text
-//! load --backend sqlite|postgres|mysql --url URL --table NAME --mode cold|hit|generate
+//! load --backend sqlite|postgres|mysql|snowflake --url URL --table NAME --mode cold|hit|generate
 //!      [--rows N] [--hits N]
 //! ```
+//!
+//! `--backend snowflake` (built with the feature `snowflake`) measures `cold` only, against a
+//! Snowflake emulator at `--url http://HOST:PORT` (type `snowflake` with `host`, `port` and
+//! `protocol` from the URL, `account = "fakesnow"`); `cargo xtask bench --backends snowflake`
+//! makes its table.
 //!
 //! and reads one line of JSON from its stdout:
 //!
@@ -44,6 +49,7 @@ enum Backend {
     Sqlite,
     Postgres,
     Mysql,
+    Snowflake,
 }
 
 impl Backend {
@@ -52,7 +58,8 @@ impl Backend {
             "sqlite" => Ok(Self::Sqlite),
             "postgres" | "postgresql" => Ok(Self::Postgres),
             "mysql" | "mariadb" => Ok(Self::Mysql),
-            other => Err(format!("unknown backend {other:?} (sqlite, postgres, mysql)").into()),
+            "snowflake" => Ok(Self::Snowflake),
+            other => Err(format!("unknown backend {other:?} (sqlite, postgres, mysql, snowflake)").into()),
         }
     }
 
@@ -61,6 +68,7 @@ impl Backend {
             Self::Sqlite => "sqlite",
             Self::Postgres => "postgres",
             Self::Mysql => "mysql",
+            Self::Snowflake => "snowflake",
         }
     }
 }
@@ -147,6 +155,9 @@ async fn open(url: &str) -> Result<std::sync::Arc<SqlConnection>, BoxError> {
 }
 
 async fn run(args: &Args) -> Result<(), BoxError> {
+    if args.backend == Backend::Snowflake {
+        return snowflake_cold(args).await;
+    }
     let started = Instant::now();
     let conn = open(&args.url).await?;
     let open_seconds = started.elapsed().as_secs_f64();
@@ -159,18 +170,7 @@ async fn run(args: &Args) -> Result<(), BoxError> {
             let df = conn.query(sql.as_str()).await?;
             let seconds = started.elapsed().as_secs_f64();
             let peak = peak_rss_kb();
-            format!(
-                r#"{{"backend":"{}","mode":"cold","rows":{},"columns":{},"arrow_bytes":{},"arrow_used_bytes":{},"open_seconds":{open_seconds:.6},"seconds":{seconds:.6},"rss_before_kb":{},"peak_rss_kb":{},"batches":{},"schema":[{}]}}"#,
-                args.backend.name(),
-                df.num_rows(),
-                df.num_columns(),
-                df.arrow_bytes(),
-                used_bytes(&df),
-                json_opt(rss_before),
-                json_opt(peak),
-                df.batches().len(),
-                schema_json(&df),
-            )
+            cold_line(args.backend, &df, open_seconds, seconds, rss_before, peak)
         }
         Mode::Hit => {
             let started = Instant::now();
@@ -191,6 +191,72 @@ async fn run(args: &Args) -> Result<(), BoxError> {
     };
     println!("{line}");
     Ok(())
+}
+
+/// The JSON line of a cold query.
+fn cold_line(
+    backend: Backend,
+    df: &DataFrame,
+    open_seconds: f64,
+    seconds: f64,
+    rss_before: Option<u64>,
+    peak: Option<u64>,
+) -> String {
+    format!(
+        r#"{{"backend":"{}","mode":"cold","rows":{},"columns":{},"arrow_bytes":{},"arrow_used_bytes":{},"open_seconds":{open_seconds:.6},"seconds":{seconds:.6},"rss_before_kb":{},"peak_rss_kb":{},"batches":{},"schema":[{}]}}"#,
+        backend.name(),
+        df.num_rows(),
+        df.num_columns(),
+        df.arrow_bytes(),
+        used_bytes(df),
+        json_opt(rss_before),
+        json_opt(peak),
+        df.batches().len(),
+        schema_json(df),
+    )
+}
+
+/// `--backend snowflake --mode cold`: the table read once from the emulator at `args.url`.
+#[cfg(feature = "snowflake")]
+async fn snowflake_cold(args: &Args) -> Result<(), BoxError> {
+    use connections::snowflake::SnowflakeConnection;
+    if args.mode != Mode::Cold {
+        return Err("--backend snowflake measures --mode cold only".into());
+    }
+    let (protocol, rest) = args.url.split_once("://").ok_or("--url must be http://HOST:PORT")?;
+    let (host, port) = rest.trim_end_matches('/').rsplit_once(':').ok_or("--url must name a port")?;
+    let [database, schema, _] = args.table.split('.').collect::<Vec<_>>()[..] else {
+        return Err("--table must be DATABASE.SCHEMA.TABLE".into());
+    };
+    let started = Instant::now();
+    let conn = connections::connection("bench")
+        .with_type("snowflake")
+        .option("account", "fakesnow")
+        .option("user", "fake")
+        .option("password", "snow")
+        .option("host", host)
+        .option("port", port.parse::<i64>()?)
+        .option("protocol", protocol)
+        .option("database", database)
+        .option("schema", schema)
+        .option("network_timeout", 600)
+        .open_as::<SnowflakeConnection>()
+        .await?;
+    // the login happens on first use: outside the timed query, as for the Python connector
+    conn.session().await?;
+    let open_seconds = started.elapsed().as_secs_f64();
+    let rss_before = peak_rss_kb();
+    let started = Instant::now();
+    let df = conn.query(format!("select * from {}", args.table)).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let peak = peak_rss_kb();
+    println!("{}", cold_line(args.backend, &df, open_seconds, seconds, rss_before, peak));
+    Ok(())
+}
+
+#[cfg(not(feature = "snowflake"))]
+async fn snowflake_cold(_args: &Args) -> Result<(), BoxError> {
+    Err("this load benchmark was built without the feature `snowflake`".into())
 }
 
 /// Per-hit times of `count` identical queries, all answered by the cache.
@@ -297,6 +363,7 @@ fn create_table_sql(backend: Backend, table: &str) -> String {
         Backend::Postgres => "id bigint, n integer, x double precision, s text, b boolean, ts timestamp, t30 text",
         // DATETIME is SQL's TIMESTAMP (no time zone); MySQL's TIMESTAMP is UTC-converted and ends in 2038.
         Backend::Mysql => "id bigint, n int, x double, s text, b boolean, ts datetime, t30 text",
+        Backend::Snowflake => unreachable!("the Snowflake table is made by the Python connector"),
     };
     format!("create table {table} ({columns})")
 }
@@ -325,11 +392,13 @@ fn insert_sql(backend: Backend, table: &str, rows: u64) -> String {
             let from = (0..width).map(|i| format!("{digits} as d{i}")).collect::<Vec<_>>().join(" cross join ");
             (String::new(), format!("(select cast(1 + {sum} as signed) as id from {from}) as gen"), "")
         }
+        Backend::Snowflake => unreachable!("the Snowflake table is made by the Python connector"),
     };
     let ts = match backend {
         Backend::Sqlite => "datetime(1577836800 + h % 157766400, 'unixepoch')",
         Backend::Postgres => "timestamp '2020-01-01 00:00:00' + (h % 157766400) * interval '1 second'",
         Backend::Mysql => "timestamp '2020-01-01 00:00:00' + interval (h % 157766400) second",
+        Backend::Snowflake => unreachable!("the Snowflake table is made by the Python connector"),
     };
     let bool_expr = "(h % 1000) < 500";
     format!(

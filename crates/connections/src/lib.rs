@@ -78,4 +78,7 @@ mod guide {
     #[cfg(feature = "snowflake")]
     #[doc = include_str!("../../../docs/snowflake.md")]
     struct Snowflake;
+    #[cfg(feature = "snowflake")]
+    #[doc = include_str!("../../../docs/snowflake-emulator.md")]
+    struct SnowflakeEmulator;
 }

@@ -3,7 +3,7 @@
 //! raw HTTP time of the same query response (the floor), in one run, each a fresh process
 //! (`xtask/peer/snowflake_load.py` in the emulator's virtualenv, with pandas added).
 //!
-//! Our driver's measurement plugs in at [`measure_ours`].
+//! Our driver is measured by the `load` benchmark (`--backend snowflake`), see [`measure_ours`].
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -35,8 +35,8 @@ pub(super) const NOTES: [&str; 3] = [
      floor: the emulator's own time plus transport, nothing decoded)",
     "snowflake RSS = peak resident set of the whole Python process (ru_maxrss) after the query; Arrow MiB = \
      pyarrow Table.nbytes of fetch_arrow_all's table",
-    "snowflake ours = the Rust driver through the `load` benchmark; not measured until that benchmark \
-     knows `--backend snowflake` (see xtask/src/bench/snowflake.rs, measure_ours)",
+    "snowflake ours = the Rust driver (type `snowflake`) in the `load` benchmark, a fresh process per run: \
+     wall clock around `conn.query(sql)` alone (login outside), RSS = VmHWM of the process after the query",
 ];
 
 /// The measurements of one Snowflake run.
@@ -236,22 +236,13 @@ impl SnowflakeRun {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// PLUG-IN POINT for the Rust driver (connections-snowflake).
-//
-// When the `load` benchmark (crates/connections/benches/load.rs) can open a `snowflake`
-// connection, run it here as a fresh process, the way `BackendRun::measure` does for the SQL
-// backends: e.g. `exe --backend snowflake --url <emulator url> --table
-// BENCH.PUBLIC.CONNECTIONS_BENCH_<rows> --mode cold` (host, port and protocol=http from the URL;
-// account "fakesnow", user "fake", password "snow"), and return its JSON line (`seconds`,
-// `peak_rss_kb`, `rss_before_kb`, `arrow_bytes`, ...). The table prints `ours` and the ratios to
-// fetch_arrow_all and to the raw HTTP floor as soon as this returns `Ok`. Also build the
-// benchmark with the `snowflake` feature in `build_load` and pass `exe` when only snowflake is
-// measured.
-// ---------------------------------------------------------------------------------------------
-/// Our driver's cold load of the benchmark table from the emulator at `url`: its JSON line, or
-/// why it is not measured.
+/// Our driver's cold load of the benchmark table from the emulator at `url`, in a fresh
+/// process (the `load` benchmark, `--backend snowflake`): its JSON line (`seconds`,
+/// `peak_rss_kb`, `rss_before_kb`, `arrow_bytes`, ...), or why it is not measured.
 fn measure_ours(exe: Option<&Path>, url: &str, rows: u64) -> Result<Value, String> {
-    let _ = (exe, url, rows);
-    Err("the Rust Snowflake driver is not wired into the load benchmark yet".to_owned())
+    let exe = exe.ok_or("the load benchmark was not built")?;
+    let mut command = Command::new(exe);
+    command.args(["--backend", "snowflake", "--url", url, "--mode", "cold", "--table"]);
+    command.arg(format!("BENCH.PUBLIC.CONNECTIONS_BENCH_{rows}"));
+    run_json(command)
 }
