@@ -9,6 +9,10 @@
 //! ```
 //!
 //! See `docs/sql.md` for URLs, options, the Arrow type of every column type, and sessions.
+//!
+//! # Feature flags
+//!
+#![doc = document_features::document_features!()]
 
 // The column machinery serves three backends; with some of them compiled out, parts go unused.
 #![cfg_attr(not(all(feature = "sqlite", feature = "postgres", feature = "mysql")), allow(dead_code))]

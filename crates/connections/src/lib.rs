@@ -11,6 +11,10 @@
 //! # let _ = key;
 //! # Ok(()) }
 //! ```
+//!
+//! # Feature flags
+//!
+#![doc = document_features::document_features!()]
 
 pub use connections_core::*;
 
