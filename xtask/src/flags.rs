@@ -19,7 +19,7 @@ pub(crate) enum Cmd {
     /// Tests that need a PostgreSQL or MySQL server are skipped unless
     /// CONNECTIONS_TEST_POSTGRES_URL or CONNECTIONS_TEST_MYSQL_URL point at one.
     Test(Test),
-    /// Run exactly what CI runs: fmt, clippy, cargo-deny, then the tests.
+    /// Run exactly what CI runs: fmt, clippy, cargo-deny, `cargo xtask package`, then the tests.
     ///
     /// With CI=true the database servers are required: both
     /// CONNECTIONS_TEST_POSTGRES_URL and CONNECTIONS_TEST_MYSQL_URL must be set and
@@ -36,6 +36,18 @@ pub(crate) enum Cmd {
     /// installed into a virtualenv under target/bench/venv. Prints a table and writes it to
     /// target/bench/results.json.
     Bench(Bench),
+    /// Package every publishable crate as the registry would get it, and build a connector
+    /// crate outside the workspace against the packages.
+    ///
+    /// The crates are the workspace members whose `publish` is not false, in dependency order
+    /// (from `cargo metadata`). Checks each manifest's metadata (description, readme, keywords,
+    /// categories, docs.rs, a `## ` comment on every feature) and that no dependency needs a
+    /// newer Rust than `rust-version`; runs `cargo package --all-features` on all of them, so
+    /// that each is built from its own tarball against its dependencies' fresh tarballs; checks
+    /// every `.crate` (README and licenses in, no test data, size). Then generates a `kv`
+    /// connector in a temporary directory, depending on the packaged `connections-core`
+    /// (patched to the unpacked tarball), and runs its conformance test offline.
+    Package(Package),
 }
 
 /// Flags of `cargo xtask test`.
@@ -50,6 +62,14 @@ pub(crate) struct Test {
 /// Flags of `cargo xtask ci`.
 #[derive(Debug, Default, Args)]
 pub(crate) struct Ci {}
+
+/// Flags of `cargo xtask package`.
+#[derive(Debug, Default, Args)]
+pub(crate) struct Package {
+    /// Package and check the crates only; skip the outside connector.
+    #[arg(long)]
+    pub(crate) no_outside: bool,
+}
 
 /// Flags of `cargo xtask bench`.
 #[derive(Debug, Args)]

@@ -13,7 +13,6 @@
 //! # Feature flags
 //!
 #![doc = document_features::document_features!()]
-
 // The column machinery serves three backends; with some of them compiled out, parts go unused.
 #![cfg_attr(not(all(feature = "sqlite", feature = "postgres", feature = "mysql")), allow(dead_code))]
 

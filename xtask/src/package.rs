@@ -1,0 +1,282 @@
+//! `cargo xtask package`: every publishable crate packaged as the registry would get it, checked,
+//! and a connector crate outside the workspace built and tested against the packages.
+//!
+//! The crates come from `cargo metadata`: every workspace member whose `publish` is not `false`,
+//! in the order their dependencies on each other need. Nothing here names a crate, so a new
+//! library crate is covered as soon as its manifest carries the metadata [`check_manifest`]
+//! asks for.
+
+mod manifest;
+mod outside;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail, ensure};
+use serde_json::Value;
+use xshell::{Shell, cmd};
+
+use crate::flags;
+
+/// The largest `.crate` file accepted. The biggest today is about 120 KiB; anything near this
+/// means test data or generated files slipped into a package.
+const MAX_CRATE_BYTES: u64 = 512 * 1024;
+
+/// File names that have no place in a published library package (test data, databases, build
+/// output). Matched against every path component of every packaged file.
+const FORBIDDEN_NAMES: [&str; 4] = ["tests", "testdata", "fixtures", "target"];
+
+/// File extensions of data that must not ride along in a package.
+const FORBIDDEN_EXTENSIONS: [&str; 7] = ["db", "sqlite", "sqlite3", "parquet", "arrow", "csv", "crate"];
+
+/// A workspace member that is published.
+#[derive(Debug, Clone)]
+pub(crate) struct Crate {
+    /// The package name.
+    pub(crate) name: String,
+    /// Its version.
+    pub(crate) version: String,
+    /// The path of its `Cargo.toml`.
+    pub(crate) manifest_path: PathBuf,
+    /// The publishable workspace crates it depends on (normal and build dependencies).
+    pub(crate) needs: BTreeSet<String>,
+    /// The package metadata, as `cargo metadata` reports it.
+    pub(crate) metadata: Value,
+}
+
+impl Crate {
+    /// `name-version`, the stem of the `.crate` file.
+    pub(crate) fn stem(&self) -> String {
+        format!("{}-{}", self.name, self.version)
+    }
+
+    /// The folder holding the manifest.
+    pub(crate) fn dir(&self) -> &Path {
+        self.manifest_path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+impl flags::Package {
+    /// Checks the manifests, packages every publishable crate (verified against each other's
+    /// fresh tarballs), checks each package's contents, then builds the outside connector.
+    pub(crate) fn run(&self, sh: &Shell) -> anyhow::Result<()> {
+        let crates = publishable_crates(sh)?;
+        let order: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
+        println!("publishable crates, in dependency order: {}", order.join(", "));
+
+        let mut problems = Vec::new();
+        for krate in &crates {
+            problems.extend(manifest::check_manifest(krate).into_iter().map(|p| format!("{}: {p}", krate.name)));
+        }
+        problems.extend(manifest::check_msrv(sh, &crates)?);
+        if !problems.is_empty() {
+            bail!("the manifests are not ready to publish:\n  - {}", problems.join("\n  - "));
+        }
+
+        package_all(sh, &crates)?;
+        let target = target_dir(sh)?;
+        let mut table = String::from("package sizes (.crate, compressed):\n");
+        for krate in &crates {
+            let file = target.join("package").join(format!("{}.crate", krate.stem()));
+            let size = check_package(sh, krate, &file)?;
+            let _ = writeln!(table, "  {:<28} {:>8.1} KiB", format!("{}.crate", krate.stem()), kib(size));
+        }
+        print!("{table}");
+
+        if self.no_outside {
+            println!("--no-outside: the outside connector is not built");
+            return Ok(());
+        }
+        let core = crates
+            .iter()
+            .find(|c| c.name == outside::CORE)
+            .with_context(|| format!("`{}` is not among the publishable crates", outside::CORE))?;
+        outside::build_and_test(sh, core, &target.join("package").join(format!("{}.crate", core.stem())), &target)
+    }
+}
+
+/// The publishable workspace members, each after the publishable members it depends on.
+fn publishable_crates(sh: &Shell) -> anyhow::Result<Vec<Crate>> {
+    let json = cmd!(sh, "cargo metadata --format-version 1 --no-deps --offline").quiet().read()?;
+    let metadata: Value = serde_json::from_str(&json).context("cannot parse `cargo metadata`")?;
+    let members: BTreeSet<&str> = metadata["workspace_members"]
+        .as_array()
+        .context("`cargo metadata` lists no workspace members")?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let packages = metadata["packages"].as_array().context("`cargo metadata` lists no packages")?;
+    let workspace: Vec<&Value> =
+        packages.iter().filter(|p| p["id"].as_str().is_some_and(|id| members.contains(id))).collect();
+    // `publish`: null is "any registry", [] is `publish = false`
+    let is_publishable = |p: &Value| p["publish"].as_array().is_none_or(|registries| !registries.is_empty());
+    let publishable: BTreeSet<&str> =
+        workspace.iter().filter(|p| is_publishable(p)).filter_map(|p| p["name"].as_str()).collect();
+    let unpublished: BTreeSet<&str> =
+        workspace.iter().filter(|p| !is_publishable(p)).filter_map(|p| p["name"].as_str()).collect();
+
+    let mut crates = BTreeMap::new();
+    for package in workspace.iter().filter(|p| is_publishable(p)) {
+        let name = package["name"].as_str().context("a package without a name")?.to_owned();
+        let mut needs = BTreeSet::new();
+        for dep in package["dependencies"].as_array().into_iter().flatten() {
+            let dep_name = dep["name"].as_str().unwrap_or_default();
+            let dev = dep["kind"].as_str() == Some("dev");
+            if !dev && unpublished.contains(dep_name) {
+                bail!("{name} is published but depends on `{dep_name}`, which is `publish = false`");
+            }
+            if !dev && publishable.contains(dep_name) && dep_name != name {
+                needs.insert(dep_name.to_owned());
+            }
+        }
+        crates.insert(
+            name.clone(),
+            Crate {
+                name,
+                version: package["version"].as_str().unwrap_or_default().to_owned(),
+                manifest_path: PathBuf::from(package["manifest_path"].as_str().unwrap_or_default()),
+                needs,
+                metadata: (*package).clone(),
+            },
+        );
+    }
+    dependency_order(crates)
+}
+
+/// Orders the crates so that each comes after everything in its `needs` (ties by name).
+fn dependency_order(mut left: BTreeMap<String, Crate>) -> anyhow::Result<Vec<Crate>> {
+    let mut ordered: Vec<Crate> = Vec::new();
+    while !left.is_empty() {
+        let ready: Vec<String> = left
+            .values()
+            .filter(|c| c.needs.iter().all(|n| ordered.iter().any(|o| &o.name == n)))
+            .map(|c| c.name.clone())
+            .collect();
+        if ready.is_empty() {
+            let names: Vec<&str> = left.keys().map(String::as_str).collect();
+            bail!("the publishable crates depend on each other in a cycle: {}", names.join(", "));
+        }
+        for name in ready {
+            ordered.extend(left.remove(&name));
+        }
+    }
+    Ok(ordered)
+}
+
+/// `cargo package` of every crate at once: cargo packages them in dependency order and verifies
+/// each one by building its unpacked tarball with every feature on, its workspace dependencies
+/// taken from the tarballs just made (a local registry overlaid on crates.io), not from the
+/// workspace paths.
+fn package_all(sh: &Shell, crates: &[Crate]) -> anyhow::Result<()> {
+    let mut args = vec!["package".to_owned(), "--all-features".to_owned()];
+    if allow_dirty(sh) {
+        args.push("--allow-dirty".to_owned());
+    }
+    for krate in crates {
+        args.push("-p".to_owned());
+        args.push(krate.name.clone());
+    }
+    println!("$ cargo {}", args.join(" "));
+    cmd!(sh, "cargo {args...}").quiet().run().context("cargo package failed")?;
+    Ok(())
+}
+
+/// Whether to package uncommitted changes: under CI (a fresh clone) the tree is clean; on a
+/// developer's machine the work in progress is what should be checked.
+fn allow_dirty(sh: &Shell) -> bool {
+    !sh.var("CI").is_ok_and(|value| value.eq_ignore_ascii_case("true") || value == "1")
+}
+
+/// Checks one `.crate` file: its size, that it holds the README, the license files, the
+/// manifest and the sources, and no test data. Returns its size in bytes.
+fn check_package(sh: &Shell, krate: &Crate, file: &Path) -> anyhow::Result<u64> {
+    let size = std::fs::metadata(file).with_context(|| format!("{} was not made", file.display()))?.len();
+    let listing =
+        cmd!(sh, "tar -tzf {file}").quiet().read().with_context(|| format!("cannot list {}", file.display()))?;
+    let prefix = format!("{}/", krate.stem());
+    let files: Vec<&str> = listing.lines().filter_map(|line| line.strip_prefix(&prefix)).collect();
+
+    let mut problems = Vec::new();
+    let readme = krate.metadata["readme"].as_str().unwrap_or("README.md");
+    let readme = Path::new(readme).file_name().and_then(|n| n.to_str()).unwrap_or(readme);
+    for needed in [readme, "Cargo.toml", "LICENSE-MIT", "LICENSE-APACHE", "src/lib.rs"] {
+        if !files.contains(&needed) {
+            problems.push(format!("{needed} is missing"));
+        }
+    }
+    for path in &files {
+        let parts: Vec<&str> = path.split('/').collect();
+        let data = Path::new(path)
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| FORBIDDEN_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+        if data || parts.iter().any(|p| FORBIDDEN_NAMES.contains(p)) {
+            problems.push(format!("{path} is test data or build output (narrow `include` in the manifest)"));
+        }
+    }
+    if size > MAX_CRATE_BYTES {
+        problems.push(format!("{:.1} KiB, over the {:.0} KiB budget", kib(size), kib(MAX_CRATE_BYTES)));
+    }
+    ensure!(problems.is_empty(), "{}: {}", file.display(), problems.join("; "));
+    Ok(size)
+}
+
+/// The workspace's target directory.
+pub(crate) fn target_dir(sh: &Shell) -> anyhow::Result<PathBuf> {
+    let json = cmd!(sh, "cargo metadata --format-version 1 --no-deps --offline").quiet().read()?;
+    let metadata: Value = serde_json::from_str(&json).context("cannot parse `cargo metadata`")?;
+    let dir = metadata["target_directory"].as_str().context("`cargo metadata` names no target directory")?;
+    Ok(PathBuf::from(dir))
+}
+
+/// Bytes as KiB, for display.
+#[expect(clippy::cast_precision_loss, reason = "file sizes far below 2^52 bytes")]
+fn kib(bytes: u64) -> f64 {
+    bytes as f64 / 1024.0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::PathBuf;
+
+    use super::{Crate, dependency_order};
+
+    fn krate(name: &str, needs: &[&str]) -> Crate {
+        Crate {
+            name: name.to_owned(),
+            version: "0.1.0".to_owned(),
+            manifest_path: PathBuf::from(format!("crates/{name}/Cargo.toml")),
+            needs: needs.iter().map(|n| (*n).to_owned()).collect::<BTreeSet<_>>(),
+            metadata: serde_json::Value::Null,
+        }
+    }
+
+    fn order(crates: &[Crate]) -> anyhow::Result<Vec<String>> {
+        let map: BTreeMap<String, Crate> = crates.iter().map(|c| (c.name.clone(), c.clone())).collect();
+        Ok(dependency_order(map)?.into_iter().map(|c| c.name).collect())
+    }
+
+    #[test]
+    fn dependencies_come_first() {
+        let crates = [
+            krate("connections", &["connections-core", "connections-sql", "connections-snowflake"]),
+            krate("connections-cli", &["connections"]),
+            krate("connections-core", &[]),
+            krate("connections-snowflake", &["connections-core"]),
+            krate("connections-sql", &["connections-core"]),
+        ];
+        assert_eq!(
+            order(&crates).unwrap(),
+            ["connections-core", "connections-snowflake", "connections-sql", "connections", "connections-cli"]
+        );
+    }
+
+    #[test]
+    fn cycles_are_refused() {
+        let crates = [krate("a", &["b"]), krate("b", &["a"]), krate("c", &[])];
+        let err = order(&crates).unwrap_err().to_string();
+        assert!(err.contains("cycle: a, b"), "{err}");
+    }
+}
