@@ -30,6 +30,10 @@ const FORBIDDEN_NAMES: [&str; 4] = ["tests", "testdata", "fixtures", "target"];
 /// File extensions of data that must not ride along in a package.
 const FORBIDDEN_EXTENSIONS: [&str; 7] = ["db", "sqlite", "sqlite3", "parquet", "arrow", "csv", "crate"];
 
+/// The profile setting `cargo package` verifies with and the outside connector is built with,
+/// the same as the workspace's `[profile.dev.package."*"]`.
+pub(crate) const DEPENDENCY_PROFILE: &str = "profile.dev.package.\"*\".debug=false";
+
 /// A workspace member that is published.
 #[derive(Debug, Clone)]
 pub(crate) struct Crate {
@@ -54,6 +58,18 @@ impl Crate {
     /// The folder holding the manifest.
     pub(crate) fn dir(&self) -> &Path {
         self.manifest_path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// The source roots of its library and binaries, relative to [`dir`](Self::dir) (`src/lib.rs`,
+    /// `src/main.rs`, ...).
+    pub(crate) fn roots(&self, kinds: &[&str]) -> Vec<PathBuf> {
+        let targets = self.metadata["targets"].as_array().into_iter().flatten();
+        targets
+            .filter(|t| {
+                t["kind"].as_array().into_iter().flatten().any(|k| k.as_str().is_some_and(|k| kinds.contains(&k)))
+            })
+            .filter_map(|t| Path::new(t["src_path"].as_str()?).strip_prefix(self.dir()).ok().map(Path::to_path_buf))
+            .collect()
     }
 }
 
@@ -169,7 +185,10 @@ fn dependency_order(mut left: BTreeMap<String, Crate>) -> anyhow::Result<Vec<Cra
 /// taken from the tarballs just made (a local registry overlaid on crates.io), not from the
 /// workspace paths.
 fn package_all(sh: &Shell, crates: &[Crate]) -> anyhow::Result<()> {
-    let mut args = vec!["package".to_owned(), "--all-features".to_owned()];
+    // dependencies without debug info, as the workspace builds them: the verification builds
+    // and the outside connector then share one set of compiled dependencies
+    let mut args =
+        vec!["package".to_owned(), "--all-features".to_owned(), "--config".to_owned(), DEPENDENCY_PROFILE.to_owned()];
     if allow_dirty(sh) {
         args.push("--allow-dirty".to_owned());
     }
@@ -200,7 +219,11 @@ fn check_package(sh: &Shell, krate: &Crate, file: &Path) -> anyhow::Result<u64> 
     let mut problems = Vec::new();
     let readme = krate.metadata["readme"].as_str().unwrap_or("README.md");
     let readme = Path::new(readme).file_name().and_then(|n| n.to_str()).unwrap_or(readme);
-    for needed in [readme, "Cargo.toml", "LICENSE-MIT", "LICENSE-APACHE", "src/lib.rs"] {
+    let roots: Vec<String> =
+        krate.roots(&["lib", "proc-macro", "bin"]).iter().map(|p| p.display().to_string()).collect();
+    let needed =
+        [readme, "Cargo.toml", "LICENSE-MIT", "LICENSE-APACHE"].into_iter().chain(roots.iter().map(String::as_str));
+    for needed in needed {
         if !files.contains(&needed) {
             problems.push(format!("{needed} is missing"));
         }

@@ -44,3 +44,9 @@ pub use options::{EngineKwarg, SqlKey};
 pub use pool::{Served, SqlPool};
 pub use session::SqlSession;
 pub use url::Backend;
+
+/// The `sqlx` crate, at the version whose pools `SqlPool::as_sqlite`, `as_postgres` and
+/// `as_mysql` hand out: name those types through it rather than through a `sqlx` dependency of
+/// your own that must match. A public dependency on purpose: a new `sqlx` version (a 0.x minor)
+/// is a breaking release of this crate.
+pub use sqlx;

@@ -45,9 +45,11 @@ pub(super) fn check_manifest(krate: &Crate) -> Vec<String> {
             problems.push(format!("`{key}` is a placeholder ({url}): give the real URL or leave it out"));
         }
     }
+    // docs.rs documents libraries: a binary-only crate (a CLI) needs no docs.rs settings
+    let libs = krate.roots(&["lib", "proc-macro"]);
     let docs_rs = &meta["metadata"]["docs"]["rs"];
     let documents_all = docs_rs["all-features"].as_bool() == Some(true) || docs_rs["features"].is_array();
-    if !documents_all {
+    if !libs.is_empty() && !documents_all {
         problems
             .push("[package.metadata.docs.rs] needs `all-features = true` or the `features` to document".to_owned());
     }
@@ -56,13 +58,15 @@ pub(super) fn check_manifest(krate: &Crate) -> Vec<String> {
         Ok(manifest) => problems.extend(undocumented_features(&manifest)),
         Err(err) => problems.push(format!("cannot read {}: {err}", krate.manifest_path.display())),
     }
-    let lib = krate.dir().join("src").join("lib.rs");
-    let lists_features = std::fs::read_to_string(&lib).is_ok_and(|s| s.contains("document_features!()"));
-    if !lists_features {
-        problems.push(format!(
-            "{} does not list the features (`#![doc = document_features::document_features!()]`)",
-            lib.display()
-        ));
+    for lib in libs {
+        let lib = krate.dir().join(lib);
+        let lists_features = std::fs::read_to_string(&lib).is_ok_and(|s| s.contains("document_features!()"));
+        if !lists_features {
+            problems.push(format!(
+                "{} does not list the features (`#![doc = document_features::document_features!()]`)",
+                lib.display()
+            ));
+        }
     }
     problems
 }

@@ -29,7 +29,11 @@ pub(super) fn build_and_test(sh: &Shell, core: &Crate, core_crate: &Path, target
     let temp =
         tempfile::Builder::new().prefix("outside-connector-").tempdir().context("cannot make a temporary directory")?;
     let project = temp.path().join("kv-connector");
-    let registry = temp.path().join("registry");
+    // the unpacked core at a fixed place, so that a second run finds it compiled already
+    let registry = target.join("outside-connector");
+    if registry.exists() {
+        std::fs::remove_dir_all(&registry).with_context(|| format!("cannot empty {}", registry.display()))?;
+    }
     std::fs::create_dir_all(&registry)?;
     cmd!(sh, "tar -xzf {core_crate} -C {registry}").quiet().run().context("cannot unpack the packaged core")?;
     let unpacked = registry.join(core.stem());
@@ -51,8 +55,9 @@ pub(super) fn build_and_test(sh: &Shell, core: &Crate, core_crate: &Path, target
 
     println!("outside connector: {} (connections-core from {})", project.display(), core_crate.display());
     let _dir = sh.push_dir(&project);
-    // its own target directory, kept between runs, away from the workspace's fingerprints
-    let _target = sh.push_env("CARGO_TARGET_DIR", target.join("outside-connector"));
+    // the workspace's target directory, where `cargo package` just compiled the core's
+    // dependencies with the same profile (DEPENDENCY_PROFILE, also in the generated manifest)
+    let _target = sh.push_env("CARGO_TARGET_DIR", target);
     // resolving keeps the locked versions and drops the rest: offline if the cache has them all
     let offline = cmd!(sh, "cargo metadata --format-version 1 --offline").quiet().read();
     let (json, network) = if let Ok(json) = offline {
