@@ -216,6 +216,14 @@ fn check_package(sh: &Shell, krate: &Crate, file: &Path) -> anyhow::Result<u64> 
     let prefix = format!("{}/", krate.stem());
     let files: Vec<&str> = listing.lines().filter_map(|line| line.strip_prefix(&prefix)).collect();
 
+    let problems = package_problems(krate, &files, size);
+    ensure!(problems.is_empty(), "{}: {}", file.display(), problems.join("; "));
+    Ok(size)
+}
+
+/// What is wrong with a package of `krate` holding `files` (paths inside the package) in `size`
+/// bytes.
+fn package_problems(krate: &Crate, files: &[&str], size: u64) -> Vec<String> {
     let mut problems = Vec::new();
     let readme = krate.metadata["readme"].as_str().unwrap_or("README.md");
     let readme = Path::new(readme).file_name().and_then(|n| n.to_str()).unwrap_or(readme);
@@ -228,7 +236,7 @@ fn check_package(sh: &Shell, krate: &Crate, file: &Path) -> anyhow::Result<u64> 
             problems.push(format!("{needed} is missing"));
         }
     }
-    for path in &files {
+    for path in files {
         let parts: Vec<&str> = path.split('/').collect();
         let data = Path::new(path)
             .extension()
@@ -241,8 +249,7 @@ fn check_package(sh: &Shell, krate: &Crate, file: &Path) -> anyhow::Result<u64> 
     if size > MAX_CRATE_BYTES {
         problems.push(format!("{:.1} KiB, over the {:.0} KiB budget", kib(size), kib(MAX_CRATE_BYTES)));
     }
-    ensure!(problems.is_empty(), "{}: {}", file.display(), problems.join("; "));
-    Ok(size)
+    problems
 }
 
 /// The workspace's target directory.
@@ -264,7 +271,7 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
     use std::path::PathBuf;
 
-    use super::{Crate, dependency_order};
+    use super::{Crate, MAX_CRATE_BYTES, dependency_order, package_problems};
 
     fn krate(name: &str, needs: &[&str]) -> Crate {
         Crate {
@@ -293,6 +300,52 @@ mod tests {
         assert_eq!(
             order(&crates).unwrap(),
             ["connections-core", "connections-snowflake", "connections-sql", "connections", "connections-cli"]
+        );
+    }
+
+    /// A crate with a library and a binary, as `cargo metadata` describes it.
+    fn cli() -> Crate {
+        let mut krate = krate("connections-cli", &[]);
+        krate.metadata = serde_json::json!({
+            "readme": "README.md",
+            "targets": [
+                { "kind": ["lib"], "src_path": "crates/connections-cli/src/lib.rs" },
+                { "kind": ["bin"], "src_path": "crates/connections-cli/src/main.rs" },
+                { "kind": ["test"], "src_path": "crates/connections-cli/tests/cli.rs" },
+            ],
+        });
+        krate
+    }
+
+    #[test]
+    fn a_complete_package_passes() {
+        let files = [
+            "Cargo.toml",
+            "Cargo.toml.orig",
+            "README.md",
+            "LICENSE-MIT",
+            "LICENSE-APACHE",
+            "src/lib.rs",
+            "src/main.rs",
+        ];
+        assert_eq!(package_problems(&cli(), &files, 100 * 1024), Vec::<String>::new());
+    }
+
+    #[test]
+    fn missing_files_test_data_and_bloat_are_reported() {
+        let files = ["Cargo.toml", "LICENSE-MIT", "src/lib.rs", "tests/cli.rs", "src/fixtures/pets.db", "data/big.CSV"];
+        let problems = package_problems(&cli(), &files, MAX_CRATE_BYTES + 1);
+        assert_eq!(
+            problems,
+            [
+                "README.md is missing",
+                "LICENSE-APACHE is missing",
+                "src/main.rs is missing",
+                "tests/cli.rs is test data or build output (narrow `include` in the manifest)",
+                "src/fixtures/pets.db is test data or build output (narrow `include` in the manifest)",
+                "data/big.CSV is test data or build output (narrow `include` in the manifest)",
+                "512.0 KiB, over the 512 KiB budget",
+            ]
         );
     }
 

@@ -159,7 +159,70 @@ fn newer(a: &str, b: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{newer, undocumented_features};
+    use std::collections::BTreeSet;
+
+    use super::{check_manifest, newer, undocumented_features};
+    use crate::package::Crate;
+
+    /// A crate in a temporary folder with this manifest text, `lib.rs` and metadata.
+    fn krate(manifest: &str, lib: &str, metadata: serde_json::Value) -> (tempfile::TempDir, Crate) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
+        std::fs::write(dir.path().join("src/lib.rs"), lib).unwrap();
+        std::fs::write(dir.path().join("README.md"), "# x\n").unwrap();
+        let mut metadata = metadata;
+        metadata["targets"] =
+            serde_json::json!([{ "kind": ["lib"], "src_path": dir.path().join("src/lib.rs").display().to_string() }]);
+        let krate = Crate {
+            name: "x".into(),
+            version: "0.1.0".into(),
+            manifest_path: dir.path().join("Cargo.toml"),
+            needs: BTreeSet::new(),
+            metadata,
+        };
+        (dir, krate)
+    }
+
+    #[test]
+    fn a_ready_manifest_passes() {
+        let metadata = serde_json::json!({
+            "description": "x", "license": "MIT OR Apache-2.0", "rust_version": "1.88", "readme": "README.md",
+            "keywords": ["a"], "categories": ["database"], "documentation": "https://docs.rs/x",
+            "metadata": { "docs": { "rs": { "all-features": true } } },
+        });
+        let (_dir, krate) = krate(
+            "[features]\n## A.\na = []\n",
+            "//! X\n#![doc = document_features::document_features!()]\n",
+            metadata,
+        );
+        assert_eq!(check_manifest(&krate), Vec::<String>::new());
+    }
+
+    #[test]
+    fn missing_metadata_is_listed() {
+        let metadata = serde_json::json!({
+            "description": "x", "license": "MIT", "readme": "README.md",
+            "repository": "https://example.invalid/x", "keywords": ["a", "b", "c", "d", "e", "f"],
+        });
+        let (_dir, krate) = krate("[features]\na = []\n", "//! X\n", metadata);
+        let problems = check_manifest(&krate);
+        let expected = [
+            "`rust-version` is not set",
+            "`keywords` must hold 1 to 5 words",
+            "`categories` is empty",
+            "neither `documentation` nor `homepage` is set",
+            "`repository` is a placeholder (https://example.invalid/x): give the real URL or leave it out",
+            "[package.metadata.docs.rs] needs `all-features = true` or the `features` to document",
+            "feature `a` has no `## ` comment above it",
+        ];
+        assert_eq!(problems[..expected.len()], expected);
+        assert_eq!(problems.len(), expected.len() + 1, "{problems:?}");
+        assert!(
+            problems[expected.len()]
+                .ends_with("does not list the features (`#![doc = document_features::document_features!()]`)")
+        );
+    }
 
     #[test]
     fn versions_compare_by_number() {
