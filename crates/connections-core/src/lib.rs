@@ -9,6 +9,8 @@
 //! # Feature flags
 //!
 #![doc = document_features::document_features!()]
+// docs.rs (`--cfg docsrs`, nightly) marks what needs a feature
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// The connector guide's code blocks, compiled and run as doctests.
 #[cfg(doctest)]

@@ -13,6 +13,8 @@
 //! # Feature flags
 //!
 #![doc = document_features::document_features!()]
+// docs.rs (`--cfg docsrs`, nightly) marks what needs a feature
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // The column machinery serves three backends; with some of them compiled out, parts go unused.
 #![cfg_attr(not(all(feature = "sqlite", feature = "postgres", feature = "mysql")), allow(dead_code))]
 
