@@ -54,11 +54,21 @@ pub(super) fn check_manifest(krate: &Crate) -> Vec<String> {
             .push("[package.metadata.docs.rs] needs `all-features = true` or the `features` to document".to_owned());
     }
 
-    match std::fs::read_to_string(&krate.manifest_path) {
-        Ok(manifest) => problems.extend(undocumented_features(&manifest)),
-        Err(err) => problems.push(format!("cannot read {}: {err}", krate.manifest_path.display())),
+    let manifest = match std::fs::read_to_string(&krate.manifest_path) {
+        Ok(manifest) => manifest,
+        Err(err) => {
+            problems.push(format!("cannot read {}: {err}", krate.manifest_path.display()));
+            String::new()
+        }
+    };
+    let features = features(&manifest);
+    for (name, documented) in &features {
+        if !documented {
+            problems.push(format!("feature `{name}` has no `## ` comment above it"));
+        }
     }
-    for lib in libs {
+    // a crate without features has no list to show
+    for lib in libs.iter().filter(|_| !features.is_empty()) {
         let lib = krate.dir().join(lib);
         let lists_features = std::fs::read_to_string(&lib).is_ok_and(|s| s.contains("document_features!()"));
         if !lists_features {
@@ -71,10 +81,10 @@ pub(super) fn check_manifest(krate: &Crate) -> Vec<String> {
     problems
 }
 
-/// The features of a manifest's `[features]` table (other than `default`) without a `## `
-/// comment right above them, which `document-features` would leave out of the docs.
-fn undocumented_features(manifest: &str) -> Vec<String> {
-    let mut problems = Vec::new();
+/// The features of a manifest's `[features]` table other than `default`, each with whether a
+/// `## ` comment stands right above it (what `document-features` puts in the docs).
+fn features(manifest: &str) -> Vec<(String, bool)> {
+    let mut features = Vec::new();
     let mut in_features = false;
     let mut documented = false;
     for line in manifest.lines().map(str::trim) {
@@ -90,13 +100,13 @@ fn undocumented_features(manifest: &str) -> Vec<String> {
             && !name.trim().is_empty()
         {
             let name = name.trim().trim_matches('"');
-            if name != "default" && !documented {
-                problems.push(format!("feature `{name}` has no `## ` comment above it"));
+            if name != "default" {
+                features.push((name.to_owned(), documented));
             }
             documented = false;
         }
     }
-    problems
+    features
 }
 
 /// The dependencies, reached through normal and build dependencies (every feature on), whose
@@ -161,7 +171,7 @@ fn newer(a: &str, b: &str) -> bool {
 mod tests {
     use std::collections::BTreeSet;
 
-    use super::{check_manifest, newer, undocumented_features};
+    use super::{check_manifest, features, newer};
     use crate::package::Crate;
 
     /// A crate in a temporary folder with this manifest text, `lib.rs` and metadata.
@@ -200,6 +210,17 @@ mod tests {
     }
 
     #[test]
+    fn a_crate_without_features_needs_no_list() {
+        let metadata = serde_json::json!({
+            "description": "x", "license": "MIT OR Apache-2.0", "rust_version": "1.88", "readme": "README.md",
+            "keywords": ["a"], "categories": ["database"], "documentation": "https://docs.rs/x",
+            "metadata": { "docs": { "rs": { "all-features": true } } },
+        });
+        let (_dir, krate) = krate("[package]\nname = \"x\"\n\n[dependencies]\n", "//! X\n", metadata);
+        assert_eq!(check_manifest(&krate), Vec::<String>::new());
+    }
+
+    #[test]
     fn missing_metadata_is_listed() {
         let metadata = serde_json::json!({
             "description": "x", "license": "MIT", "readme": "README.md",
@@ -234,8 +255,9 @@ mod tests {
     }
 
     #[test]
-    fn every_feature_needs_a_comment() {
+    fn features_and_their_comments() {
         let manifest = "[package]\nname = \"x\"\n\n[features]\ndefault = [\"a\"]\n## The a feature.\na = []\nb = [\n  \"a\",\n]\n## C.\n##\n## More on c.\nc = []\n\n[dependencies]\nserde = \"1\"\n";
-        assert_eq!(undocumented_features(manifest), ["feature `b` has no `## ` comment above it"]);
+        let features = features(manifest);
+        assert_eq!(features, [("a".to_owned(), true), ("b".to_owned(), false), ("c".to_owned(), true)]);
     }
 }
