@@ -69,6 +69,11 @@ pub(crate) struct Package {
     /// Package and check the crates only; skip the outside connector.
     #[arg(long)]
     pub(crate) no_outside: bool,
+    /// Also check each library's public API for other crates' types that its manifest does not
+    /// declare in `[package.metadata.release] public-dependencies` (rustdoc JSON, through
+    /// RUSTC_BOOTSTRAP=1, in target/api-review; a few minutes the first time).
+    #[arg(long)]
+    pub(crate) public_api: bool,
 }
 
 /// Flags of `cargo xtask bench`.

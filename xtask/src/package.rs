@@ -8,6 +8,7 @@
 
 mod manifest;
 mod outside;
+mod public_api;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -99,6 +100,10 @@ impl flags::Package {
             let _ = writeln!(table, "  {:<28} {:>8.1} KiB", format!("{}.crate", krate.stem()), kib(size));
         }
         print!("{table}");
+
+        if self.public_api {
+            public_api::check(sh, &crates, &target.join("api-review"))?;
+        }
 
         if self.no_outside {
             println!("--no-outside: the outside connector is not built");
