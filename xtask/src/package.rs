@@ -201,7 +201,14 @@ fn package_all(sh: &Shell, crates: &[Crate]) -> anyhow::Result<()> {
         args.push("-p".to_owned());
         args.push(krate.name.clone());
     }
-    println!("$ cargo {}", args.join(" "));
+    // offline first: the workspace's lock file names every version and earlier steps (clippy)
+    // have downloaded them; online only if something is missing
+    println!("$ cargo {} --offline", args.join(" "));
+    let offline: Vec<&str> = args.iter().map(String::as_str).chain(["--offline"]).collect();
+    if cmd!(sh, "cargo {offline...}").quiet().run().is_ok() {
+        return Ok(());
+    }
+    println!("offline packaging failed; again with the registry reachable:\n$ cargo {}", args.join(" "));
     cmd!(sh, "cargo {args...}").quiet().run().context("cargo package failed")?;
     Ok(())
 }
