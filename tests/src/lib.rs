@@ -1,5 +1,6 @@
 //! Shared helpers of the integration tests (`tests/tests/*.rs`).
 
+pub mod snowflake_proxy;
 pub mod throwaway;
 
 use std::path::{Path, PathBuf};

@@ -17,8 +17,10 @@ use serde_json::{Value, json};
 use xshell::{Shell, cmd};
 
 mod report;
+mod snowflake;
 
 use self::report::{NOTES, print_tables};
+use self::snowflake::SnowflakeRun;
 use crate::flags::{self, BenchBackend};
 use crate::test::env_value;
 
@@ -41,12 +43,23 @@ impl flags::Bench {
         let loadavg_start = loadavg();
         let git = git_state(sh);
 
-        step("build the load benchmark (bench profile)");
-        let exe = build_load(sh)?;
-        println!("load benchmark: {}", exe.display());
+        // Snowflake is measured on its own (bench/snowflake.rs): the emulator and the Python
+        // connector, not connectorx
+        let sql_backends: Vec<BenchBackend> =
+            self.backends.iter().copied().filter(|b| *b != BenchBackend::Snowflake).collect();
+        let exe = if sql_backends.is_empty() {
+            None
+        } else {
+            step("build the load benchmark (bench profile)");
+            let exe = build_load(sh)?;
+            println!("load benchmark: {}", exe.display());
+            Some(exe)
+        };
 
         let peer = if self.no_peer {
             Err("left out (--no-peer)".to_owned())
+        } else if sql_backends.is_empty() {
+            Err("no SQL backend measured".to_owned())
         } else {
             step("connectorx in a virtualenv");
             setup_peer(sh, &dir)
@@ -59,7 +72,7 @@ impl flags::Bench {
 
         let table = format!("connections_bench_{}", self.rows);
         let mut backends = Vec::new();
-        for backend in &self.backends {
+        for backend in &sql_backends {
             if !backends.contains(backend) {
                 backends.push(*backend);
             }
@@ -75,18 +88,21 @@ impl flags::Bench {
             }
         }
         let mut runs = Vec::new();
-        for target in &targets {
-            step(&format!("{}: {} ({table}, {} rows)", target.label, target.shown_url, self.rows));
-            let run = BackendRun::measure(self, &exe, target, peer.as_ref().ok(), psql);
-            runs.push(run);
+        if let Some(exe) = &exe {
+            for target in &targets {
+                step(&format!("{}: {} ({table}, {} rows)", target.label, target.shown_url, self.rows));
+                let run = BackendRun::measure(self, exe, target, peer.as_ref().ok(), psql);
+                runs.push(run);
+            }
         }
+        let snowflake = self.backends.contains(&BenchBackend::Snowflake).then(|| {
+            step(&format!("snowflake: the fakesnow emulator ({} rows x 5 columns)", self.rows));
+            SnowflakeRun::measure(sh, self, exe.as_deref())
+        });
 
         let loadavg_end = loadavg();
         step(&format!("results: {} rows, median of {} cold runs, {} cache hits", self.rows, self.repeat, self.hits));
-        print_tables(&runs);
-        for note in NOTES {
-            println!("- {note}");
-        }
+        print_results(&runs, snowflake.as_ref(), self.rows);
         println!("- load average (1, 5, 15 min): {loadavg_start} at the start, {loadavg_end} at the end");
         if let Some(dirty) = git.get("driver_uncommitted").and_then(Value::as_array).filter(|d| !d.is_empty()) {
             let files: Vec<&str> = dirty.iter().filter_map(Value::as_str).collect();
@@ -111,13 +127,17 @@ impl flags::Bench {
             },
             "notes": NOTES,
             "backends": runs.iter().map(BackendRun::to_json).collect::<Vec<_>>(),
+            "snowflake": snowflake.as_ref().map(SnowflakeRun::to_json),
         });
         let path = dir.join("results.json");
         std::fs::write(&path, serde_json::to_string_pretty(&results)? + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!("\nwritten to {}", path.strip_prefix(&root).unwrap_or(&path).display());
 
-        let failed: Vec<&str> = runs.iter().filter(|r| r.ours_failed()).map(|r| r.label.as_str()).collect();
+        let mut failed: Vec<&str> = runs.iter().filter(|r| r.ours_failed()).map(|r| r.label.as_str()).collect();
+        if snowflake.as_ref().is_some_and(SnowflakeRun::failed) {
+            failed.push("snowflake");
+        }
         if !failed.is_empty() {
             bail!("the load failed on {}: see the errors above", failed.join(", "));
         }
@@ -151,6 +171,23 @@ impl BenchBackend {
             Self::Sqlite => "sqlite",
             Self::Postgres => "postgres",
             Self::Mysql => "mysql",
+            Self::Snowflake => "snowflake",
+        }
+    }
+}
+
+/// Prints the tables of the SQL backends and of Snowflake, each with its notes.
+fn print_results(runs: &[BackendRun], snowflake: Option<&SnowflakeRun>, rows: u64) {
+    if !runs.is_empty() {
+        print_tables(runs);
+        for note in NOTES {
+            println!("- {note}");
+        }
+    }
+    if let Some(snowflake) = snowflake {
+        snowflake.print_table(rows);
+        for note in snowflake::NOTES {
+            println!("- {note}");
         }
     }
 }
@@ -242,6 +279,7 @@ impl Target {
                 let peer = format!("mysql://{}", url.split_once("://").map_or(url.as_str(), |(_, rest)| rest));
                 (url, peer)
             }
+            BenchBackend::Snowflake => unreachable!("Snowflake is measured by bench::snowflake, not as a SQL target"),
         };
         Self {
             backend,

@@ -35,7 +35,7 @@ impl flags::Ci {
         flags::Package::default().run(sh)?;
 
         step("cargo xtask test");
-        flags::Test::default().run(sh)
+        flags::Test { require_emulator: true, ..flags::Test::default() }.run(sh)
     }
 }
 
@@ -45,7 +45,7 @@ fn step(title: &str) {
 }
 
 /// Whether we run under CI, i.e. the `CI` environment variable is `true` (or `1`).
-fn is_ci(sh: &Shell) -> bool {
+pub(crate) fn is_ci(sh: &Shell) -> bool {
     sh.var("CI").is_ok_and(|value| value.eq_ignore_ascii_case("true") || value == "1")
 }
 

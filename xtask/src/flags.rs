@@ -17,13 +17,16 @@ pub(crate) enum Cmd {
     /// Run the whole test suite: `cargo test --workspace --all-features`.
     ///
     /// Tests that need a PostgreSQL or MySQL server are skipped unless
-    /// CONNECTIONS_TEST_POSTGRES_URL or CONNECTIONS_TEST_MYSQL_URL point at one.
+    /// CONNECTIONS_TEST_POSTGRES_URL or CONNECTIONS_TEST_MYSQL_URL point at one. The Snowflake
+    /// emulator is started for the run (see `cargo xtask services`) unless
+    /// CONNECTIONS_TEST_SNOWFLAKE_URL is set; without Python its tests are skipped with a
+    /// notice (under CI=true that is an error).
     Test(Test),
     /// Run exactly what CI runs: fmt, clippy, cargo-deny, `cargo xtask package`, then the tests.
     ///
     /// With CI=true the database servers are required: both
     /// CONNECTIONS_TEST_POSTGRES_URL and CONNECTIONS_TEST_MYSQL_URL must be set and
-    /// reachable, so CI never silently skips tests.
+    /// reachable, so CI never silently skips tests. The Snowflake emulator must start.
     Ci(Ci),
     /// Time a cold `query` of a generated table into Arrow, and a cache hit, on SQLite,
     /// PostgreSQL and MariaDB, side by side with connectorx and `psql COPY`.
@@ -33,8 +36,10 @@ pub(crate) enum Cmd {
     /// holds --rows rows (SQLite: target/bench/bench.db; PostgreSQL:
     /// CONNECTIONS_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test; MariaDB:
     /// CONNECTIONS_TEST_MYSQL_URL, default mysql://root@127.0.0.1:3306/test). connectorx is
-    /// installed into a virtualenv under target/bench/venv. Prints a table and writes it to
-    /// target/bench/results.json.
+    /// installed into a virtualenv under target/bench/venv. `--backends snowflake` measures the
+    /// fakesnow emulator (see `cargo xtask services`; pandas is added to its virtualenv) with
+    /// the Python connector's fetch_arrow_all and fetch_pandas_all and the raw HTTP time of the
+    /// same response. Prints a table and writes it to target/bench/results.json.
     Bench(Bench),
     /// Package every publishable crate as the registry would get it, and build a connector
     /// crate outside the workspace against the packages.
@@ -48,6 +53,23 @@ pub(crate) enum Cmd {
     /// connector in a temporary directory, depending on the packaged `connections-core`
     /// (patched to the unpacked tarball), and runs its conformance test offline.
     Package(Package),
+    /// Start the Snowflake emulator (fakesnow's HTTP server) in the background for the tests.
+    ///
+    /// Creates a virtualenv under target/snowflake-emulator/venv with fakesnow[server] and
+    /// snowflake-connector-python at pinned versions (skipped when already there), starts the
+    /// server on a free 127.0.0.1 port, waits until it answers and prints
+    /// CONNECTIONS_TEST_SNOWFLAKE_URL=http://127.0.0.1:PORT (also written to
+    /// target/snowflake-emulator/url). `cargo xtask test` uses a server started this way, or
+    /// starts one of its own for the length of the run. Stop it with --stop.
+    Services(Services),
+}
+
+/// Flags of `cargo xtask services`.
+#[derive(Debug, Default, Args)]
+pub(crate) struct Services {
+    /// Stop the emulator a previous `cargo xtask services` left running.
+    #[arg(long)]
+    pub(crate) stop: bool,
 }
 
 /// Flags of `cargo xtask test`.
@@ -57,6 +79,10 @@ pub(crate) struct Test {
     /// (e.g. `cargo xtask test -- --no-fail-fast -- --nocapture`).
     #[arg(last = true, value_name = "CARGO_TEST_ARGS")]
     pub(crate) args: Vec<String>,
+    /// Fail when the Snowflake emulator cannot start (set by `cargo xtask ci`; CI=true does
+    /// the same).
+    #[arg(skip)]
+    pub(crate) require_emulator: bool,
 }
 
 /// Flags of `cargo xtask ci`.
@@ -112,6 +138,9 @@ pub(crate) enum BenchBackend {
     /// MariaDB (or MySQL) at CONNECTIONS_TEST_MYSQL_URL.
     #[value(alias = "mariadb")]
     Mysql,
+    /// The fakesnow emulator (not a default): the Python connector's fetch_arrow_all and
+    /// fetch_pandas_all and the raw HTTP floor (ours once the driver is wired in).
+    Snowflake,
 }
 
 /// A positive count; `_` separators allowed (`1_000_000`).

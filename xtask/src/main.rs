@@ -7,6 +7,7 @@ mod bench;
 mod ci;
 mod flags;
 mod package;
+mod services;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Ci(cmd) => cmd.run(&sh), // exactly what CI runs, runnable locally
         Cmd::Bench(cmd) => cmd.run(&sh),
         Cmd::Package(cmd) => cmd.run(&sh),
+        Cmd::Services(cmd) => cmd.run(&sh),
     }
 }
 

@@ -14,6 +14,10 @@ use crate::flags;
 pub(crate) const DATABASE_URL_VARS: [(&str, &str); 2] =
     [("CONNECTIONS_TEST_POSTGRES_URL", "PostgreSQL"), ("CONNECTIONS_TEST_MYSQL_URL", "MySQL")];
 
+/// Every server variable a test may skip for, with the server's name for the skip report.
+const SKIP_VARS: [(&str, &str); 3] =
+    [DATABASE_URL_VARS[0], DATABASE_URL_VARS[1], (crate::services::SNOWFLAKE_URL_VAR, "Snowflake emulator")];
+
 impl flags::Test {
     /// Runs `cargo test --workspace --all-features` plus the extra arguments. Cargo's output
     /// passes straight through; the `test result:` lines of every test binary are added up into
@@ -24,10 +28,31 @@ impl flags::Test {
                 println!("note: {var} is not set; tests that need a {server} server will be skipped");
             }
         }
+        // the emulator stays up until the tests are done (when started here, `_emulator` stops it)
+        let (snowflake_url, _emulator) = match crate::services::for_tests(sh) {
+            Ok((url, server)) => {
+                println!("Snowflake emulator: {url}");
+                (Some(url), server)
+            }
+            Err(err) if self.require_emulator || crate::ci::is_ci(sh) => {
+                return Err(err.context("the Snowflake emulator is required here (CI) but cannot start"));
+            }
+            Err(err) => {
+                println!(
+                    "note: the Snowflake emulator cannot start ({err:#}); tests that need it will be skipped \
+                     (needs python3 with venv and pip; see `cargo xtask services`)"
+                );
+                (None, None)
+            }
+        };
         // tests that found no server append `VAR<TAB>test` here (connections_tests::server_url)
         let skips = sh.current_dir().join("target").join(format!("xtask-test-skips-{}.txt", std::process::id()));
         let _ = std::fs::remove_file(&skips);
-        let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        if let Some(url) = &snowflake_url {
+            command.env(crate::services::SNOWFLAKE_URL_VAR, url);
+        }
+        let mut child = command
             .current_dir(sh.current_dir())
             .env(SKIP_LOG_VAR, &skips)
             .args(["test", "--workspace", "--all-features"])
@@ -85,7 +110,7 @@ impl Skipped {
 
     /// `3 PostgreSQL (CONNECTIONS_TEST_POSTGRES_URL), 2 MySQL (...)`.
     fn describe(&self) -> String {
-        let server = |var: &str| DATABASE_URL_VARS.iter().find(|(v, _)| *v == var).map_or("server", |(_, s)| *s);
+        let server = |var: &str| SKIP_VARS.iter().find(|(v, _)| *v == var).map_or("server", |(_, s)| *s);
         let parts: Vec<String> = self.0.iter().map(|(var, n)| format!("{n} {} ({var})", server(var))).collect();
         parts.join(", ")
     }
@@ -138,12 +163,14 @@ mod tests {
     #[test]
     fn counts_skips_per_server() {
         let skipped = Skipped::parse(
-            "CONNECTIONS_TEST_POSTGRES_URL\tpg_a\nCONNECTIONS_TEST_MYSQL_URL\tmy_a\nCONNECTIONS_TEST_POSTGRES_URL\tpg_b\nnoise\n",
+            "CONNECTIONS_TEST_POSTGRES_URL\tpg_a\nCONNECTIONS_TEST_MYSQL_URL\tmy_a\nCONNECTIONS_TEST_POSTGRES_URL\tpg_b\n\
+             CONNECTIONS_TEST_SNOWFLAKE_URL\tsf_a\nnoise\n",
         );
-        assert_eq!(skipped.total(), 3);
+        assert_eq!(skipped.total(), 4);
         assert_eq!(
             skipped.describe(),
-            "1 MySQL (CONNECTIONS_TEST_MYSQL_URL), 2 PostgreSQL (CONNECTIONS_TEST_POSTGRES_URL)"
+            "1 MySQL (CONNECTIONS_TEST_MYSQL_URL), 2 PostgreSQL (CONNECTIONS_TEST_POSTGRES_URL), \
+             1 Snowflake emulator (CONNECTIONS_TEST_SNOWFLAKE_URL)"
         );
     }
 }
