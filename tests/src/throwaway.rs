@@ -243,7 +243,9 @@ fn set_private(path: &Path) {
 
 /// A MariaDB (or MySQL) server of its own on 127.0.0.1, TLS required (`require_secure_transport`)
 /// with the test's certificates; stopped and removed on drop. Users: `tls` (password `tls-pw`)
-/// and `certuser` (no password, `REQUIRE SUBJECT '/CN=certuser'`: its client certificate).
+/// and `certuser` (no password, `REQUIRE SUBJECT '/CN=certuser'`: its client certificate), both
+/// `mysql_native_password`, and `nopw` (no password, no certificate); `ed` (password `ed-pw`,
+/// MariaDB's `ed25519`) through [`ed25519_user`](ThrowawayMariaDb::ed25519_user).
 pub struct ThrowawayMariaDb {
     dir: tempfile::TempDir,
     server: std::process::Child,
@@ -266,13 +268,20 @@ impl ThrowawayMariaDb {
         for file in ["ca.crt", "server.crt", "server.key"] {
             std::fs::copy(certificates.path(file), dir.path().join(file)).expect("copy a certificate");
         }
+        // a temporary directory of its own: two bootstraps at once in /tmp collide
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).expect("make the server's temporary directory");
         let user = if is_root() { "mysql" } else { "" };
         if is_root() {
             let status = Command::new("chown").args(["-R", "mysql:mysql"]).arg(dir.path()).status();
             assert!(status.is_ok_and(|s| s.success()), "chown {}", dir.path().display());
         }
-        let mut args =
-            vec!["--no-defaults".to_owned(), format!("--datadir={}", data.display()), "--skip-test-db".into()];
+        let mut args = vec![
+            "--no-defaults".to_owned(),
+            format!("--datadir={}", data.display()),
+            "--skip-test-db".into(),
+            format!("--tmpdir={}", tmp.display()),
+        ];
         if !user.is_empty() {
             args.push(format!("--user={user}"));
         }
@@ -289,6 +298,7 @@ impl ThrowawayMariaDb {
             "--bind-address=127.0.0.1".into(),
             format!("--socket={}", socket.display()),
             format!("--pid-file={}", path("mysqld.pid")),
+            format!("--tmpdir={}", tmp.display()),
             format!("--ssl-ca={}", path("ca.crt")),
             format!("--ssl-cert={}", path("server.crt")),
             format!("--ssl-key={}", path("server.key")),
@@ -313,9 +323,28 @@ impl ThrowawayMariaDb {
         }
         db.sql(
             "create user 'tls'@'%' identified by 'tls-pw'; grant all on *.* to 'tls'@'%';\
-             create user 'certuser'@'%' require subject '/CN=certuser'; grant all on *.* to 'certuser'@'%';",
+             create user 'certuser'@'%' require subject '/CN=certuser'; grant all on *.* to 'certuser'@'%';\
+             create user 'nopw'@'%'; grant all on *.* to 'nopw'@'%';",
         );
         Some(db)
+    }
+
+    /// Installs MariaDB's `ed25519` authentication plugin and creates the user `ed` (password
+    /// `ed-pw`) with it; `false` (with a notice) where the server has no such plugin.
+    pub fn ed25519_user(&mut self) -> bool {
+        let made = self.try_sql(
+            "install soname 'auth_ed25519';\
+             create user 'ed'@'%' identified via ed25519 using password('ed-pw'); grant all on *.* to 'ed'@'%';",
+        );
+        if let Err(why) = &made {
+            eprintln!("skipped: no ed25519 account ({why})");
+        }
+        made.is_ok()
+    }
+
+    /// The server's Unix socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("mysqld.sock")
     }
 
     /// The server's port on 127.0.0.1.
@@ -325,7 +354,14 @@ impl ThrowawayMariaDb {
 
     /// Runs statements as root through the server's socket.
     fn sql(&mut self, statements: &str) {
-        let socket = self.dir.path().join("mysqld.sock");
+        if let Err(why) = self.try_sql(statements) {
+            panic!("mariadb: {why}");
+        }
+    }
+
+    /// Runs statements as root through the server's socket; the client's complaint if they fail.
+    fn try_sql(&mut self, statements: &str) -> Result<(), String> {
+        let socket = self.socket();
         let client = which("mariadb").or_else(|| which("mysql")).expect("a mariadb client");
         let out = Command::new(client)
             .args(["--no-defaults", "-u", "root", "-S"])
@@ -333,7 +369,7 @@ impl ThrowawayMariaDb {
             .args(["-e", statements])
             .output()
             .expect("run the mariadb client");
-        assert!(out.status.success(), "mariadb: {}", String::from_utf8_lossy(&out.stderr));
+        if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
     }
 }
 

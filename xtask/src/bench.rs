@@ -16,9 +16,11 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use xshell::{Shell, cmd};
 
+mod mariadb_tls;
 mod report;
 mod snowflake;
 
+use self::mariadb_tls::MariaDbTls;
 use self::report::{NOTES, print_tables};
 use self::snowflake::SnowflakeRun;
 use crate::flags::{self, BenchBackend};
@@ -78,11 +80,31 @@ impl flags::Bench {
             }
         }
         let mut targets = Vec::new();
+        // kept running until the measurements are done
+        let mut mariadb_tls = None;
         for backend in backends {
             let target = Target::new(sh, backend, &dir, &table);
             if self.tls && backend == BenchBackend::Postgres {
-                targets.push(target.with_sslmode("disable", ""));
-                targets.push(target.with_sslmode("require", "+tls"));
+                targets.push(target.with_query("sslmode=disable", "sslmode=disable", ""));
+                targets.push(target.with_query("sslmode=require", "sslmode=require", "+tls"));
+            } else if self.tls && backend == BenchBackend::Mysql {
+                targets.push(target);
+                step("a throwaway MariaDB with TLS (the shared one has none)");
+                match MariaDbTls::start(&dir.join("mariadb-tls")) {
+                    Ok(server) => {
+                        let at = Target::at(backend, "mysql/tls-server", &server.url(), &table);
+                        targets.push(at.with_query("ssl_mode=DISABLED", "", ""));
+                        let verify = format!("ssl_mode=VERIFY_IDENTITY&ssl_ca={}", server.ca().display());
+                        // connectorx 0.4's MySQL driver refuses every TLS URL parameter
+                        // (`require_ssl`, `verify_ca`, ...: "Unknown URL parameter"), so the TLS
+                        // row compares with our plain row on the same server
+                        let mut tls = at.with_query(&verify, "", "+tls");
+                        tls.peer = false;
+                        targets.push(tls);
+                        mariadb_tls = Some(server);
+                    }
+                    Err(err) => println!("MariaDB over TLS: not measured: {err:#}"),
+                }
             } else {
                 targets.push(target);
             }
@@ -100,6 +122,7 @@ impl flags::Bench {
             SnowflakeRun::measure(sh, self, exe.as_deref())
         });
 
+        drop(mariadb_tls);
         let loadavg_end = loadavg();
         step(&format!("results: {} rows, median of {} cold runs, {} cache hits", self.rows, self.repeat, self.hits));
         print_results(&runs, snowflake.as_ref(), self.rows);
@@ -256,6 +279,8 @@ struct Target {
     url: String,
     /// The connection string connectorx takes.
     peer_url: String,
+    /// Whether connectorx can read this target (its MySQL driver takes no TLS parameters).
+    peer: bool,
     /// The URL without its password, for output.
     shown_url: String,
     table: String,
@@ -287,23 +312,45 @@ impl Target {
             shown_url: redact(&url),
             url,
             peer_url,
+            peer: true,
             table: table.to_owned(),
         }
     }
 
-    /// This target with `sslmode` set in both URLs (libpq's and connectorx's spelling), and
-    /// `suffix` added to its label.
-    fn with_sslmode(&self, mode: &str, suffix: &str) -> Self {
-        let add = |url: &str| {
+    /// A MySQL target at `url` (ours and connectorx's alike), named `label`.
+    fn at(backend: BenchBackend, label: &str, url: &str, table: &str) -> Self {
+        Self {
+            backend,
+            label: label.to_owned(),
+            shown_url: redact(url),
+            url: url.to_owned(),
+            peer_url: url.to_owned(),
+            peer: true,
+            table: table.to_owned(),
+        }
+    }
+
+    /// This target with `ours` added to our URL's query and `peer` to connectorx's (each
+    /// unless empty), and `suffix` inserted in its label after the backend's name (`+tls`).
+    fn with_query(&self, ours: &str, peer: &str, suffix: &str) -> Self {
+        let add = |url: &str, query: &str| {
+            if query.is_empty() {
+                return url.to_owned();
+            }
             let separator = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{separator}sslmode={mode}")
+            format!("{url}{separator}{query}")
         };
-        let url = add(&self.url);
+        let url = add(&self.url, ours);
+        let name = self.backend.name();
         Self {
             backend: self.backend,
-            label: format!("{}{suffix}", self.backend.name()),
+            label: self
+                .label
+                .strip_prefix(name)
+                .map_or_else(|| self.label.clone(), |rest| format!("{name}{suffix}{rest}")),
             shown_url: redact(&url),
-            peer_url: add(&self.peer_url),
+            peer_url: add(&self.peer_url, peer),
+            peer: self.peer,
             url,
             table: self.table.clone(),
         }
@@ -422,7 +469,7 @@ impl BackendRun {
                     run.error("ours", err);
                 }
             }
-            if let Some(peer) = peer {
+            if let Some(peer) = peer.filter(|_| target.peer) {
                 let mut command = Command::new(&peer.python);
                 command.arg(&peer.script).args(["--url", &target.peer_url, "--query", &target.sql()]);
                 match run_json(command) {

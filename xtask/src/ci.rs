@@ -27,6 +27,12 @@ impl flags::Ci {
         step("cargo clippy --workspace --all-targets --all-features -- -D warnings");
         cmd!(sh, "cargo clippy --workspace --all-targets --all-features -- -D warnings").run()?;
 
+        step("cargo doc --no-deps --workspace --all-features (RUSTDOCFLAGS=-D warnings)");
+        {
+            let _deny = sh.push_env("RUSTDOCFLAGS", "-D warnings");
+            cmd!(sh, "cargo doc --no-deps --workspace --all-features").run()?;
+        }
+
         step("cargo deny check licenses bans sources");
         ensure_cargo_deny(sh)?;
         cmd!(sh, "cargo deny check licenses bans sources").run()?;

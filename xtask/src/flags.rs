@@ -120,9 +120,11 @@ pub(crate) struct Bench {
     /// Cache hits timed after one cold query.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) hits: u32,
-    /// Also measure PostgreSQL over TLS: the plain row uses `sslmode=disable`, the `+tls` row
-    /// `sslmode=require` (for us, connectorx and psql alike). MariaDB is measured plain (the
-    /// shared server offers no TLS).
+    /// Also measure over TLS. PostgreSQL: the plain row uses `sslmode=disable`, the `+tls` row
+    /// `sslmode=require` (for us, connectorx and psql alike). MariaDB (the shared server offers
+    /// no TLS): a throwaway server with TLS is started, measured plain (`mysql/tls-server`) and
+    /// over TLS (`mysql+tls/tls-server`, ours `VERIFY_IDENTITY`; connectorx
+    /// 0.4's MySQL driver takes no TLS parameters, so that row compares with our plain one).
     #[arg(long)]
     pub(crate) tls: bool,
 }

@@ -50,4 +50,18 @@ mod guide {
     #[cfg(feature = "sqlite")]
     #[doc = include_str!("../../../docs/sql.md")]
     struct Sql;
+    #[cfg(feature = "sqlite")]
+    #[doc = include_str!("../../../docs/getting-started.md")]
+    struct GettingStarted;
+    #[cfg(feature = "sqlite")]
+    #[doc = include_str!("../../../docs/caching.md")]
+    struct Caching;
+    #[doc = include_str!("../../../docs/cli.md")]
+    struct Cli;
+    #[cfg(feature = "sqlite")]
+    #[doc = include_str!("../../../docs/migrating-from-streamlit.md")]
+    struct MigratingFromStreamlit;
+    #[cfg(feature = "sqlite")]
+    #[doc = include_str!("../../../docs/architecture.md")]
+    struct Architecture;
 }

@@ -99,6 +99,17 @@ pub(super) fn print_tables(runs: &[BackendRun]) {
     println!();
     print_markdown(&baselines);
     println!();
+    for run in runs.iter().filter(|r| r.label.contains("+tls")) {
+        let plain_label = run.label.replace("+tls", "");
+        let Some(plain) = runs.iter().find(|r| r.label == plain_label) else { continue };
+        println!(
+            "TLS cost: {} / {} = ours {}, connectorx {}",
+            run.label,
+            plain.label,
+            ratio_cell(ratio(run.ours_seconds(), plain.ours_seconds())),
+            ratio_cell(ratio(run.peer_seconds(), plain.peer_seconds()))
+        );
+    }
 }
 
 /// Prints rows as a Markdown table, the first row as the header.

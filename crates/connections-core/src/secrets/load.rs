@@ -100,7 +100,14 @@ pub(crate) fn parse_toml(path: &Path, text: &str) -> Result<Table> {
     text.parse::<Table>().map_err(|e| {
         let offset = e.span().map_or(0, |span| span.start);
         let (line, column) = line_column(text, offset);
-        Error::Parse { path: path.to_owned(), line, column, message: e.message().trim().to_owned() }
+        let mut message = e.message().trim().to_owned();
+        // the span of a duplicate key is the key (a name, never a value): say which one
+        if message == "duplicate key"
+            && let Some(key) = e.span().and_then(|span| text.get(span)).map(str::trim).filter(|k| !k.is_empty())
+        {
+            message = format!("duplicate key `{key}`");
+        }
+        Error::Parse { path: path.to_owned(), line, column, message }
     })
 }
 

@@ -2,23 +2,35 @@
 //!
 //! sqlx hands out a result one row at a time, each row its own packet copy, `Vec` of value
 //! ranges, column `Arc`s and async-stream hand-off; on a million rows that costs more client time
-//! than the server needs to send them. This reader keeps one connection of its own per pool,
-//! opened with the same settings and session setup as sqlx's connections, and for a
-//! parameterless `SELECT`/`TABLE`/`VALUES` (a `query` or a `query_stream`) prepares the statement,
-//! executes it and decodes every row where it lies in a 256 KiB read buffer, straight into the
-//! column builders.
+//! than the server needs to send them. This reader keeps one connection of its own per pool
+//! (counted in `pool_size`), opened with the same settings, TLS and session setup as sqlx's
+//! connections, and for a parameterless `SELECT`/`TABLE`/`VALUES` (a `query` or a
+//! `query_stream`) prepares the statement, executes it and decodes every row where it lies in a
+//! 256 KiB read buffer, straight into the column builders.
 //!
-//! It declines (and the query runs through sqlx, with the same Arrow result) when it cannot
-//! serve a query the same way: TLS asked for (`ssl_mode` `REQUIRED`, `VERIFY_CA`,
-//! `VERIFY_IDENTITY`, certificate files) or offered by the server under `PREFERRED`, a Unix socket, a character set other than `utf8mb4`,
-//! an authentication plugin other than `mysql_native_password` (or an empty password), a
-//! statement the server will not prepare (sqlx then reports the error), a statement mentioning
-//! `@` (session variables belong to sqlx's connections), a column of a type sqlx does not know,
-//! or while its connection serves another query.
+//! The protocol is `mysql_common`'s (the protocol crate of `mysql_async`): handshake, TLS
+//! request, authentication plugins, command, prepare, column-definition, OK and error packets,
+//! and the framing of outgoing packets. Two parts are this crate's own: the row-to-Arrow decoding
+//! ([`rows`], sharing the type table of sqlx's path), and the framing of incoming packets, which
+//! hands payloads out as slices of the read buffer (`mysql_common`'s codec copies each payload
+//! out, the copy per row this reader avoids). TLS is rustls, configured as sqlx configures it
+//! (`tls`).
+//!
+//! It declines (and the query runs through sqlx, with the same Arrow result) only where it cannot
+//! serve a query the same way: a character set other than `utf8mb4` (text is decoded as UTF-8
+//! where it lies), TLS asked for in a build without the `rustls` feature (sqlx refuses those
+//! connections and says why), an account whose authentication plugin `mysql_common` does not
+//! implement (`auth_gssapi_client`, `parsec`, ...), a statement the server will not prepare (sqlx
+//! then reports the error), a statement mentioning `@` (session variables belong to sqlx's
+//! connections), a column of a type sqlx does not know, or while its connection serves another
+//! query. A connection it cannot open (server down, login refused, certificate rejected) also
+//! leaves the query to sqlx, whose error then says why.
 
 mod handshake;
 mod packets;
 pub(crate) mod rows;
+#[cfg(feature = "rustls")]
+mod tls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -28,20 +40,18 @@ use connections_core::{Error, Result};
 use sqlx::mysql::MySqlConnectOptions;
 use tokio::sync::Mutex;
 
+use mysql_common::constants::{Command, StatusFlags};
+use mysql_common::io::ParseBuf;
+use mysql_common::packets::{
+    Column, ComStmtClose, ComStmtExecuteRequestBuilder, OkPacketDeserializer, OldEofPacket, StmtPacket,
+};
+
 use self::handshake::{Refused, Settings};
-use self::packets::{Conn, Fields, ServerError};
+use self::packets::{Conn, Fields};
 use self::rows::{ColumnDef, Rows};
 use super::{Sink, is_plain_query};
 use crate::options::EngineOptions;
 use crate::url::SqlUrl;
-
-const COM_QUIT: u8 = 0x01;
-const COM_QUERY: u8 = 0x03;
-const COM_STMT_PREPARE: u8 = 0x16;
-const COM_STMT_EXECUTE: u8 = 0x17;
-const COM_STMT_CLOSE: u8 = 0x19;
-/// The status flag of an end-of-result packet saying another result follows.
-const MORE_RESULTS_EXIST: u16 = 8;
 
 /// The bulk reader of one pool: its settings and its idle connection.
 pub(crate) struct BulkReader {
@@ -114,14 +124,14 @@ struct Idle {
 }
 
 impl BulkReader {
-    /// A reader for the server of sqlx's connect options (built from `url`), with the pool's time
-    /// limits; `None` when the options ask for what it does not do. `killer` is the pool's.
     /// Whether a reader can serve a pool of these connect options (built from `url`): what
     /// [`new`](Self::new) checks, before the pool exists.
     pub(crate) fn supports(options: &MySqlConnectOptions, url: &SqlUrl) -> bool {
         Settings::new(options, url).is_some()
     }
 
+    /// A reader for the server of sqlx's connect options (built from `url`), with the pool's time
+    /// limits; `None` when the options ask for what it does not do. `killer` is the pool's.
     pub(crate) fn new(
         options: &MySqlConnectOptions,
         url: &SqlUrl,
@@ -146,7 +156,7 @@ impl BulkReader {
     /// it through sqlx; nothing was sent to the sink).
     pub(crate) async fn fetch(&self, sql: &str, batch_size: usize, sink: &mut Sink<'_>) -> Result<Option<SchemaRef>> {
         let sql = sql.trim_end().trim_end_matches(';');
-        if !is_plain_query(sql) || sql.contains([';', '@']) || !packets::fits(sql.len()) {
+        if !is_plain_query(sql) || sql.contains([';', '@']) {
             return Ok(None);
         }
         if self.declined.load(Ordering::Relaxed) {
@@ -191,7 +201,9 @@ impl BulkReader {
 
     /// Closes the idle connection (waiting for a query running on it to finish).
     pub(crate) async fn close(&self) {
-        drop(self.idle.lock().await.take()); // its `Drop` says goodbye
+        if let Some(idle) = self.idle.lock().await.take() {
+            idle.conn.quit().await;
+        }
     }
 
     /// Opens a connection; `None` (and a debug event) when it cannot, for sqlx to do the query.
@@ -200,7 +212,7 @@ impl BulkReader {
         match opened.unwrap_or_else(|_| Err(Refused::Failed("timed out".into()))) {
             Ok(conn) => Some(conn),
             Err(Refused::Unsupported(why)) => {
-                tracing::debug!(why, "bulk reader not used for this pool");
+                tracing::debug!(%why, "bulk reader not used for this pool");
                 self.declined.store(true, Ordering::Relaxed);
                 None
             }
@@ -243,8 +255,8 @@ fn lost(e: std::io::Error) -> Error {
 }
 
 /// An error packet as an error: retried when it says the connection is gone.
-fn server_error(payload: &[u8]) -> Error {
-    let error = ServerError::parse(payload);
+fn server_error(conn: &Conn, payload: &[u8]) -> Error {
+    let error = conn.error(payload);
     if error.connection_lost() { Error::connection_lost(error) } else { Error::statement(error) }
 }
 
@@ -256,12 +268,12 @@ async fn run(
     sink: &mut Sink<'_>,
 ) -> std::result::Result<Outcome, Failure> {
     let stale = |e: std::io::Error| Failure::Stale(e.to_string());
-    conn.command(COM_STMT_PREPARE, sql.as_bytes()).await.map_err(stale)?;
+    conn.command_text(Command::COM_STMT_PREPARE, sql.as_bytes()).await.map_err(stale)?;
     let answer = conn.read_owned().await.map_err(stale)?;
     match answer.first() {
         Some(0x00) => {}
         Some(0xFF) => {
-            let error = ServerError::parse(&answer);
+            let error = conn.error(&answer);
             // a dead idle connection may say so with an error packet; a statement error is
             // sqlx's to report, with its own wording
             return if error.connection_lost() {
@@ -272,20 +284,17 @@ async fn run(
         }
         _ => return Err(malformed("the answer to a prepare request").into()),
     }
-    let mut ok = Fields::new(&answer[1..]);
-    let (Some(id), Some(columns), Some(params)) = (ok.u32(), ok.u16(), ok.u16()) else {
-        return Err(malformed("the answer to a prepare request").into());
-    };
+    let prepared =
+        ParseBuf(&answer).parse::<StmtPacket>(()).map_err(|_| malformed("the answer to a prepare request"))?;
+    let (id, columns, params) = (prepared.statement_id(), prepared.num_columns(), prepared.num_params());
     let _parameters = definitions(conn, params).await?;
     let prepared_columns = definitions(conn, columns).await?;
     if params > 0 || columns == 0 || !rows::known(&prepared_columns) {
         close(conn, id).await?;
         return Ok(Outcome::Declined);
     }
-    let mut execute = id.to_le_bytes().to_vec();
-    execute.push(0); // no cursor
-    execute.extend_from_slice(&1_u32.to_le_bytes()); // iteration count
-    conn.command(COM_STMT_EXECUTE, &execute).await.map_err(lost)?;
+    let (execute, _) = ComStmtExecuteRequestBuilder::new(id).build(&[]);
+    conn.command(&execute).await.map_err(lost)?;
     let result = read_result(conn, batch_size, sink).await;
     close(conn, id).await?;
     Ok(Outcome::Result(result?))
@@ -296,7 +305,9 @@ async fn definitions(conn: &mut Conn, count: u16) -> Result<Vec<ColumnDef>> {
     let mut defs = Vec::with_capacity(usize::from(count));
     for _ in 0..count {
         let payload = conn.read().await.map_err(lost)?;
-        defs.push(ColumnDef::parse(conn.bytes(&payload))?);
+        let column =
+            ParseBuf(conn.bytes(&payload)).parse::<Column>(()).map_err(|_| malformed("a column definition"))?;
+        defs.push(ColumnDef::from(&column));
     }
     if count > 0 {
         let end = conn.read().await.map_err(lost)?;
@@ -313,7 +324,7 @@ async fn read_result(conn: &mut Conn, batch_size: usize, sink: &mut Sink<'_>) ->
     let head = conn.read().await.map_err(lost)?;
     let head = conn.bytes(&head);
     let count = match head.first() {
-        Some(0xFF) => return Err(server_error(head)),
+        Some(0xFF) => return Err(server_error(conn, head)),
         Some(0x00) => 0,
         _ => Fields::new(head).lenenc().and_then(|n| u16::try_from(n).ok()).ok_or_else(|| malformed("column count"))?,
     };
@@ -331,13 +342,16 @@ async fn read_result(conn: &mut Conn, batch_size: usize, sink: &mut Sink<'_>) ->
                 }
             }
             Some(0xFE) if payload.len() < 9 => {
-                let status = Fields::new(payload.get(3..).unwrap_or_default()).u16().unwrap_or_default();
-                if status & MORE_RESULTS_EXIST != 0 {
+                let end = ParseBuf(payload)
+                    .parse::<OkPacketDeserializer<'_, OldEofPacket>>(conn.capabilities)
+                    .map_err(|_| malformed("the end of a result"))?
+                    .into_inner();
+                if end.status_flags().contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS) {
                     return Err(malformed("more than one result"));
                 }
                 break;
             }
-            Some(0xFF) => return Err(server_error(payload)),
+            Some(0xFF) => return Err(server_error(conn, payload)),
             _ => return Err(malformed("a row")),
         }
     }
@@ -355,5 +369,5 @@ fn malformed(what: &str) -> Error {
 
 /// Frees the prepared statement (the server sends no answer).
 async fn close(conn: &mut Conn, id: u32) -> Result<()> {
-    conn.command(COM_STMT_CLOSE, &id.to_le_bytes()).await.map_err(lost)
+    conn.command(&ComStmtClose::new(id)).await.map_err(lost)
 }

@@ -1,17 +1,32 @@
-//! MySQL protocol packets over one TCP connection: framing, and the small readers of their fields.
+//! MySQL protocol packets over one connection (TCP, Unix socket or TLS): framing, and the small
+//! reader of fields the row decoding uses.
 //!
-//! Every packet is a 3-byte little-endian payload length, a sequence number and the payload. The
-//! connection reads the socket in large chunks into one buffer and hands out payloads as slices of
-//! it, so a result's rows are decoded where they arrived, without a copy or an allocation each.
+//! Every packet is a 3-byte little-endian payload length, a sequence number and the payload.
+//! Outgoing packets are cut into frames by `mysql_common`'s `packet_to_chunks` and their payloads
+//! serialized by its packet types. Incoming packets are framed here: the connection reads the
+//! socket in large chunks into one buffer and hands out payloads as slices of it, so a result's
+//! rows are decoded where they arrived, without a copy or an allocation each. (`mysql_common`'s
+//! `PacketCodec::decode` copies every payload into a destination buffer, which is the per-row copy
+//! this reader exists to avoid.)
 
 use std::io;
 use std::ops::Range;
 
+use bytes::BytesMut;
+use mysql_common::constants::{CapabilityFlags, Command};
+use mysql_common::io::ParseBuf;
+use mysql_common::packets::ErrPacket;
+use mysql_common::proto::MySerialize;
+use mysql_common::proto::codec::packet_to_chunks;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 /// The bytes read from the socket at most at once, and the buffer's starting size.
-const READ_CHUNK: usize = 256 * 1024;
+pub(super) const READ_CHUNK: usize = 256 * 1024;
+
+/// A buffered reader (under TLS).
+#[cfg(feature = "rustls")]
+pub(super) type BufReader<S> = tokio::io::BufReader<S>;
 /// A payload this long continues in the next packet.
 const MAX_PAYLOAD: usize = 0xFF_FFFF;
 
@@ -23,24 +38,97 @@ pub(super) enum Payload {
     Joined,
 }
 
+/// The transport under the packets.
+pub(super) enum Stream {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
+    /// TLS over a read buffer: rustls reads the socket 4 KiB at a time, the buffer makes that
+    /// one system call per 256 KiB.
+    #[cfg(feature = "rustls")]
+    Tls(Box<tokio_rustls::client::TlsStream<BufReader<TcpStream>>>),
+    #[cfg(all(unix, feature = "rustls"))]
+    UnixTls(Box<tokio_rustls::client::TlsStream<BufReader<tokio::net::UnixStream>>>),
+    /// While the TCP stream is being wrapped in TLS (and after that failed).
+    Gone,
+}
+
+impl Stream {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.read(buf).await,
+            #[cfg(unix)]
+            Self::Unix(s) => s.read(buf).await,
+            #[cfg(feature = "rustls")]
+            Self::Tls(s) => s.read(buf).await,
+            #[cfg(all(unix, feature = "rustls"))]
+            Self::UnixTls(s) => s.read(buf).await,
+            Self::Gone => Err(gone()),
+        }
+    }
+
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.write_all(buf).await,
+            #[cfg(unix)]
+            Self::Unix(s) => s.write_all(buf).await,
+            #[cfg(feature = "rustls")]
+            Self::Tls(s) => {
+                s.write_all(buf).await?;
+                s.flush().await
+            }
+            #[cfg(all(unix, feature = "rustls"))]
+            Self::UnixTls(s) => {
+                s.write_all(buf).await?;
+                s.flush().await
+            }
+            Self::Gone => Err(gone()),
+        }
+    }
+}
+
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the connection's TLS handshake failed")
+}
+
 /// One connection to the server, with its read buffer.
 pub(super) struct Conn {
-    stream: TcpStream,
+    pub(super) stream: Stream,
     buf: Vec<u8>,
     /// The unread bytes are `buf[start..end]`.
     start: usize,
     end: usize,
     joined: Vec<u8>,
-    out: Vec<u8>,
+    out: BytesMut,
+    serialized: Vec<u8>,
     /// The sequence number of the last packet read.
     pub(super) seq: u8,
     /// The server's id of the connection (its thread id, what `KILL QUERY` takes).
     pub(super) id: u32,
+    /// The capabilities client and server agreed on (how error packets read).
+    pub(super) capabilities: CapabilityFlags,
 }
 
 impl Conn {
-    pub(super) fn new(stream: TcpStream) -> Self {
-        Self { stream, buf: vec![0; READ_CHUNK], start: 0, end: 0, joined: Vec::new(), out: Vec::new(), seq: 0, id: 0 }
+    pub(super) fn new(stream: Stream) -> Self {
+        Self {
+            stream,
+            buf: vec![0; READ_CHUNK],
+            start: 0,
+            end: 0,
+            joined: Vec::new(),
+            out: BytesMut::new(),
+            serialized: Vec::new(),
+            seq: 0,
+            id: 0,
+            capabilities: CapabilityFlags::CLIENT_PROTOCOL_41,
+        }
+    }
+
+    /// Whether bytes the server sent are buffered and not yet read (none may be when the
+    /// connection switches to TLS).
+    pub(super) fn buffered(&self) -> bool {
+        self.end > self.start
     }
 
     /// Reads until at least `need` unread bytes are buffered.
@@ -113,41 +201,81 @@ impl Conn {
         Ok(self.bytes(&payload).to_vec())
     }
 
-    /// Sends one packet with sequence number `seq` (payloads under 16 MiB only: callers check).
-    pub(super) async fn write(&mut self, seq: u8, payload: &[u8]) -> io::Result<()> {
-        self.send(seq, &[payload]).await
+    /// Sends `payload` as the next packet of the exchange under way (the sequence number after
+    /// the last one read).
+    pub(super) async fn reply(&mut self, payload: &[u8]) -> io::Result<()> {
+        self.seq = self.seq.wrapping_add(1);
+        self.send(self.seq, payload).await
     }
 
-    /// Sends a command: a command byte and its arguments, as the first packet of an exchange.
-    pub(super) async fn command(&mut self, command: u8, arguments: &[u8]) -> io::Result<()> {
-        self.send(0, &[&[command], arguments]).await
+    /// Serializes `packet` and sends it as the next packet of the exchange under way.
+    pub(super) async fn reply_with(&mut self, packet: &impl MySerialize) -> io::Result<()> {
+        let mut serialized = std::mem::take(&mut self.serialized);
+        serialized.clear();
+        packet.serialize(&mut serialized);
+        let sent = self.reply(&serialized).await;
+        self.serialized = serialized;
+        sent
     }
 
-    /// Sends one packet whose payload is `parts`, one after the other, in one write.
-    async fn send(&mut self, seq: u8, parts: &[&[u8]]) -> io::Result<()> {
-        let length: usize = parts.iter().map(|p| p.len()).sum();
-        debug_assert!(length < MAX_PAYLOAD);
-        let length = u32::try_from(length).unwrap_or(u32::MAX).to_le_bytes();
+    /// Sends a command: a serialized command packet, as the first packet of an exchange.
+    pub(super) async fn command(&mut self, packet: &impl MySerialize) -> io::Result<()> {
+        let mut serialized = std::mem::take(&mut self.serialized);
+        serialized.clear();
+        packet.serialize(&mut serialized);
+        let sent = self.send(0, &serialized).await;
+        self.serialized = serialized;
+        sent
+    }
+
+    /// Sends a command that `mysql_common` has no packet type for (`COM_QUERY`,
+    /// `COM_STMT_PREPARE`): the command byte, then its text.
+    pub(super) async fn command_text(&mut self, command: Command, text: &[u8]) -> io::Result<()> {
+        let mut serialized = std::mem::take(&mut self.serialized);
+        serialized.clear();
+        serialized.push(command as u8);
+        serialized.extend_from_slice(text);
+        let sent = self.send(0, &serialized).await;
+        self.serialized = serialized;
+        sent
+    }
+
+    /// Sends one packet (in frames of at most 16 MiB) with sequence number `seq`, in one write.
+    async fn send(&mut self, seq: u8, mut payload: &[u8]) -> io::Result<()> {
         self.out.clear();
-        self.out.extend_from_slice(&[length[0], length[1], length[2], seq]);
-        for part in parts {
-            self.out.extend_from_slice(part);
-        }
+        self.seq = packet_to_chunks(seq, &mut payload, &mut self.out).wrapping_sub(1);
         self.stream.write_all(&self.out).await
+    }
+
+    /// A server's error packet (`0xFF`).
+    pub(super) fn error(&self, payload: &[u8]) -> ServerError {
+        ServerError::parse(payload, self.capabilities)
+    }
+
+    /// Says goodbye (`COM_QUIT`) and closes the connection.
+    pub(super) async fn quit(mut self) {
+        let _ = self.stream.write_all(&[1, 0, 0, 0, Command::COM_QUIT as u8]).await;
+        self.stream = Stream::Gone;
     }
 }
 
 impl Drop for Conn {
     /// Says goodbye (`COM_QUIT`) if the socket takes it at once, so that the server does not log
-    /// an aborted connection; a connection dropped mid-result is closed all the same.
+    /// an aborted connection; a connection dropped mid-result is closed all the same. (A TLS
+    /// connection says goodbye only through [`quit`](Self::quit).)
     fn drop(&mut self) {
-        let _ = self.stream.try_write(&[1, 0, 0, 0, super::COM_QUIT]);
+        let quit = [1, 0, 0, 0, Command::COM_QUIT as u8];
+        match &self.stream {
+            Stream::Tcp(s) => drop(s.try_write(&quit)),
+            #[cfg(unix)]
+            Stream::Unix(s) => drop(s.try_write(&quit)),
+            #[cfg(feature = "rustls")]
+            Stream::Tls(_) => {}
+            #[cfg(all(unix, feature = "rustls"))]
+            Stream::UnixTls(_) => {}
+            Stream::Gone => {}
+        }
     }
-}
-
-/// Whether a payload this long can be sent in one packet.
-pub(super) fn fits(length: usize) -> bool {
-    length < MAX_PAYLOAD - 16
 }
 
 /// A reader of a payload's fields, each read failing when the payload ends too early.
@@ -179,10 +307,6 @@ impl<'a> Fields<'a> {
         self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
     }
 
-    pub(super) fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
     /// A length-encoded integer.
     pub(super) fn lenenc(&mut self) -> Option<u64> {
         match self.u8()? {
@@ -199,31 +323,6 @@ impl<'a> Fields<'a> {
         let n = usize::try_from(self.lenenc()?).ok()?;
         self.take(n)
     }
-
-    /// A NUL-terminated string (or the rest of the payload when the NUL is missing).
-    pub(super) fn nul_terminated(&mut self) -> &'a [u8] {
-        let n = self.data.iter().position(|b| *b == 0).unwrap_or(self.data.len());
-        let head = &self.data[..n];
-        self.data = self.data.get(n + 1..).unwrap_or_default();
-        head
-    }
-}
-
-/// Appends a length-encoded integer.
-pub(super) fn put_lenenc(out: &mut Vec<u8>, n: usize) {
-    let n = n as u64;
-    if n < 0xFB {
-        out.push(u8::try_from(n).unwrap_or_default());
-    } else if n <= 0xFFFF {
-        out.push(0xFC);
-        out.extend_from_slice(&n.to_le_bytes()[..2]);
-    } else if n <= 0xFF_FFFF {
-        out.push(0xFD);
-        out.extend_from_slice(&n.to_le_bytes()[..3]);
-    } else {
-        out.push(0xFE);
-        out.extend_from_slice(&n.to_le_bytes());
-    }
 }
 
 /// A server's error packet (`0xFF`): its error number, SQLSTATE and message.
@@ -235,16 +334,26 @@ pub(super) struct ServerError {
 }
 
 impl ServerError {
-    /// Parses an error packet's payload (starting with `0xFF`).
-    pub(super) fn parse(payload: &[u8]) -> Self {
-        let mut fields = Fields::new(payload.get(1..).unwrap_or_default());
-        let number = fields.u16().unwrap_or_default();
-        let mut sqlstate = String::from("HY000");
-        if fields.rest().first() == Some(&b'#') && fields.rest().len() >= 6 {
-            let state = fields.take(6).unwrap_or_default();
-            sqlstate = String::from_utf8_lossy(&state[1..]).into_owned();
+    /// Parses an error packet's payload (starting with `0xFF`), read with `mysql_common`'s
+    /// `ErrPacket` under the connection's capabilities.
+    pub(super) fn parse(payload: &[u8], mut capabilities: CapabilityFlags) -> Self {
+        // MariaDB leaves the SQLSTATE out of some errors (a killed connection's) even under the
+        // 4.1 protocol, where `mysql_common` expects one
+        if payload.get(3) != Some(&b'#') {
+            capabilities.remove(CapabilityFlags::CLIENT_PROTOCOL_41);
         }
-        Self { number, sqlstate, message: String::from_utf8_lossy(fields.rest()).into_owned() }
+        match ParseBuf(payload).parse::<ErrPacket<'_>>(capabilities) {
+            Ok(ErrPacket::Error(error)) => Self {
+                number: error.error_code(),
+                sqlstate: error.sql_state_ref().map_or_else(|| "HY000".to_owned(), |s| s.as_str().into_owned()),
+                message: error.message_str().into_owned(),
+            },
+            Ok(ErrPacket::Progress(_)) | Err(_) => Self {
+                number: 0,
+                sqlstate: "HY000".to_owned(),
+                message: "an error packet that does not read as one".to_owned(),
+            },
+        }
     }
 
     /// Whether the error means the connection, not the statement, failed (the rule for sqlx's
@@ -267,11 +376,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn length_encoded_integers_round_trip() {
-        for n in [0_usize, 250, 251, 0xFFFF, 0x1_0000, 0xFF_FFFF, 0x100_0000] {
+    fn length_encoded_integers_read_back() {
+        for n in [0_u64, 250, 251, 0xFFFF, 0x1_0000, 0xFF_FFFF, 0x100_0000] {
             let mut out = Vec::new();
-            put_lenenc(&mut out, n);
-            assert_eq!(Fields::new(&out).lenenc(), Some(n as u64), "{n}");
+            mysql_common::io::WriteMysqlExt::write_lenenc_int(&mut out, n).unwrap();
+            assert_eq!(Fields::new(&out).lenenc(), Some(n), "{n}");
         }
         assert_eq!(Fields::new(&[0xFB]).lenenc(), None, "0xFB is NULL, not a length");
         assert_eq!(Fields::new(&[0xFC, 1]).lenenc(), None, "cut short");
@@ -300,7 +409,7 @@ mod tests {
                 }
             }
         });
-        let mut conn = Conn::new(TcpStream::connect(address).await.unwrap());
+        let mut conn = Conn::new(Stream::Tcp(TcpStream::connect(address).await.unwrap()));
         let mut out = Vec::new();
         for _ in 0..count {
             out.push(conn.read_owned().await.unwrap());
@@ -323,10 +432,10 @@ mod tests {
 
     #[test]
     fn error_packets_parse_with_and_without_sqlstate() {
-        let e = ServerError::parse(b"\xff\x28\x04#42000You have an error");
+        let e = ServerError::parse(b"\xff\x28\x04#42000You have an error", CapabilityFlags::CLIENT_PROTOCOL_41);
         assert_eq!((e.number, e.sqlstate.as_str(), e.message.as_str()), (1064, "42000", "You have an error"));
         assert!(!e.connection_lost());
-        let e = ServerError::parse(b"\xff\x87\x07Connection was killed");
+        let e = ServerError::parse(b"\xff\x87\x07Connection was killed", CapabilityFlags::CLIENT_PROTOCOL_41);
         assert_eq!((e.number, e.sqlstate.as_str()), (1927, "HY000"));
         assert!(e.connection_lost());
     }

@@ -45,7 +45,8 @@ mod ty {
     pub(super) const BIT: u8 = 0x10;
 }
 
-/// One result column as the server describes it.
+/// One result column as the server describes it (what this module reads of `mysql_common`'s
+/// `Column`).
 pub(super) struct ColumnDef {
     name: String,
     type_id: u8,
@@ -56,24 +57,6 @@ pub(super) struct ColumnDef {
 }
 
 impl ColumnDef {
-    /// Parses a column definition packet.
-    pub(super) fn parse(payload: &[u8]) -> Result<Self> {
-        let mut f = Fields::new(payload);
-        let malformed = || malformed("a column definition");
-        let mut text = || f.lenenc_bytes().ok_or_else(malformed);
-        let (_catalog, _schema, _table, _org_table) = (text()?, text()?, text()?, text()?);
-        let (alias, name) = (text()?, text()?);
-        // sqlx names a column by its alias (the name in the select list), else its own name
-        let name = if alias.is_empty() { name } else { alias };
-        let name = String::from_utf8_lossy(name).into_owned();
-        let _fixed_length = f.lenenc().ok_or_else(malformed)?;
-        let collation = f.u16().ok_or_else(malformed)?;
-        let max_size = f.u32().ok_or_else(malformed)?;
-        let type_id = f.u8().ok_or_else(malformed)?;
-        let flags = f.u16().ok_or_else(malformed)?;
-        Ok(Self { name, type_id, flags, max_size, collation })
-    }
-
     /// sqlx's name of the column's type; `None` for a type id sqlx does not know.
     fn type_name(&self) -> Option<&'static str> {
         let binary = self.flags & BINARY != 0;
@@ -130,6 +113,20 @@ impl ColumnDef {
             ty::TINY => Layout::Fixed(1),
             ty::TIMESTAMP | ty::DATE | ty::TIME | ty::DATETIME => Layout::Temporal,
             _ => Layout::LengthEncoded,
+        }
+    }
+}
+
+impl From<&mysql_common::packets::Column> for ColumnDef {
+    fn from(column: &mysql_common::packets::Column) -> Self {
+        // sqlx names a column by its alias (the name in the select list), else its own name
+        let name = if column.name_ref().is_empty() { column.org_name_ref() } else { column.name_ref() };
+        Self {
+            name: String::from_utf8_lossy(name).into_owned(),
+            type_id: column.column_type() as u8,
+            flags: column.flags().bits(),
+            max_size: column.column_length(),
+            collation: column.character_set(),
         }
     }
 }

@@ -1,0 +1,59 @@
+//! `connections query`: a query's result in a format, streamed where the type can stream.
+
+use anyhow::Result;
+use connections::SqlConnection;
+use futures_util::StreamExt as _;
+
+use crate::cli::QueryArgs;
+use crate::output::{Destination, Sink};
+use crate::progress::Progress;
+
+/// Rows per batch when streaming.
+const BATCH_ROWS: usize = 16 * 1024;
+
+/// Runs the query and writes its result.
+pub(crate) async fn run(args: QueryArgs, quiet: bool) -> Result<()> {
+    // the destination first: a bad --output fails before any query runs
+    let destination = Destination::new(args.output.as_deref())?;
+    let mut sink = Sink::new(args.format, destination.writer()?, args.limit);
+    let progress = Progress::start(quiet, "running query");
+    let conn = super::open(&args.target).await?;
+
+    let empty_schema = if let Ok(sql) = conn.downcast::<SqlConnection>() {
+        // streamed and uncached: a result larger than memory goes straight through
+        let mut stream = sql.query_stream_with(&args.sql, args.params.clone(), BATCH_ROWS).await?;
+        let mut batches = 0_u64;
+        while let Some(batch) = stream.next().await {
+            sink.write(&batch?)?;
+            batches += 1;
+            progress.rows(sink.rows());
+        }
+        if batches == 0 {
+            // an empty result may come without its schema: the columns of an empty result are
+            // cheap to ask for through the frame path
+            let frame = sql.query(args.sql.as_str()).params(args.params.clone()).await?;
+            Some(frame.schema().clone())
+        } else {
+            None
+        }
+    } else {
+        let frame = conn.query(args.sql.as_str()).params(args.params.clone()).await?;
+        for batch in frame.batches() {
+            sink.write(batch)?;
+            progress.rows(sink.rows());
+        }
+        Some(frame.schema().clone())
+    };
+    let rows = sink.rows();
+    let note = sink.finish(empty_schema.as_ref())?;
+    destination.commit()?;
+    if let Some(note) = note
+        && !quiet
+    {
+        eprintln!("{note}");
+    }
+    let noun = if rows == 1 { "row" } else { "rows" };
+    tracing::debug!(rows, elapsed = ?progress.elapsed(), "query done");
+    progress.finish(&format!("{rows} {noun}"));
+    Ok(())
+}
