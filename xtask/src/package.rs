@@ -201,6 +201,7 @@ fn package_all(sh: &Shell, crates: &[Crate]) -> anyhow::Result<()> {
         args.push("-p".to_owned());
         args.push(krate.name.clone());
     }
+    forget_earlier_packages(crates)?;
     // offline first: the workspace's lock file names every version and earlier steps (clippy)
     // have downloaded them; online only if something is missing
     println!("$ cargo {} --offline", args.join(" "));
@@ -210,6 +211,38 @@ fn package_all(sh: &Shell, crates: &[Crate]) -> anyhow::Result<()> {
     }
     println!("offline packaging failed; again with the registry reachable:\n$ cargo {}", args.join(" "));
     cmd!(sh, "cargo {args...}").quiet().run().context("cargo package failed")?;
+    Ok(())
+}
+
+/// Removes what cargo kept of an earlier run's packages. The verification builds take the
+/// workspace crates from a local registry overlay; cargo unpacks each `.crate` into
+/// `$CARGO_HOME/registry/src/<registry>/<name>-<version>` once and reuses that directory while it
+/// exists, so a crate packaged again at the same version would be verified against its old
+/// sources. crates.io's own directories are left alone.
+fn forget_earlier_packages(crates: &[Crate]) -> anyhow::Result<()> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    let Some(registry) = cargo_home.map(|home| home.join("registry")) else { return Ok(()) };
+    for kind in ["src", "cache"] {
+        let Ok(registries) = std::fs::read_dir(registry.join(kind)) else { continue };
+        for entry in registries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with("index.crates.io-") {
+                continue;
+            }
+            for krate in crates {
+                let unpacked = entry.path().join(krate.stem());
+                if unpacked.is_dir() {
+                    std::fs::remove_dir_all(&unpacked)
+                        .with_context(|| format!("cannot remove {}", unpacked.display()))?;
+                }
+                let tarball = entry.path().join(format!("{}.crate", krate.stem()));
+                if tarball.is_file() {
+                    std::fs::remove_file(&tarball).with_context(|| format!("cannot remove {}", tarball.display()))?;
+                }
+            }
+        }
+    }
     Ok(())
 }
 
