@@ -79,36 +79,8 @@ impl flags::Bench {
                 backends.push(*backend);
             }
         }
-        let mut targets = Vec::new();
-        // kept running until the measurements are done
-        let mut mariadb_tls = None;
-        for backend in backends {
-            let target = Target::new(sh, backend, &dir, &table);
-            if self.tls && backend == BenchBackend::Postgres {
-                targets.push(target.with_query("sslmode=disable", "sslmode=disable", ""));
-                targets.push(target.with_query("sslmode=require", "sslmode=require", "+tls"));
-            } else if self.tls && backend == BenchBackend::Mysql {
-                targets.push(target);
-                step("a throwaway MariaDB with TLS (the shared one has none)");
-                match MariaDbTls::start(&dir.join("mariadb-tls")) {
-                    Ok(server) => {
-                        let at = Target::at(backend, "mysql/tls-server", &server.url(), &table);
-                        targets.push(at.with_query("ssl_mode=DISABLED", "", ""));
-                        let verify = format!("ssl_mode=VERIFY_IDENTITY&ssl_ca={}", server.ca().display());
-                        // connectorx 0.4's MySQL driver refuses every TLS URL parameter
-                        // (`require_ssl`, `verify_ca`, ...: "Unknown URL parameter"), so the TLS
-                        // row compares with our plain row on the same server
-                        let mut tls = at.with_query(&verify, "", "+tls");
-                        tls.peer = false;
-                        targets.push(tls);
-                        mariadb_tls = Some(server);
-                    }
-                    Err(err) => println!("MariaDB over TLS: not measured: {err:#}"),
-                }
-            } else {
-                targets.push(target);
-            }
-        }
+        // the throwaway TLS MariaDB is kept running until the measurements are done
+        let (targets, mariadb_tls) = self.targets(sh, backends, &dir, &table);
         let mut runs = Vec::new();
         if let Some(exe) = &exe {
             for target in &targets {
@@ -184,6 +156,48 @@ impl flags::Bench {
             line.push_str(" --tls");
         }
         line
+    }
+
+    /// What to measure: one target per backend, and with `--tls` the plain and TLS rows
+    /// (PostgreSQL on the shared server; MariaDB on a throwaway TLS server, returned so that
+    /// it runs until the measurements are done).
+    fn targets(
+        &self,
+        sh: &Shell,
+        backends: Vec<BenchBackend>,
+        dir: &std::path::Path,
+        table: &str,
+    ) -> (Vec<Target>, Option<MariaDbTls>) {
+        let mut targets = Vec::new();
+        let mut mariadb_tls = None;
+        for backend in backends {
+            let target = Target::new(sh, backend, dir, table);
+            if self.tls && backend == BenchBackend::Postgres {
+                targets.push(target.with_query("sslmode=disable", "sslmode=disable", ""));
+                targets.push(target.with_query("sslmode=require", "sslmode=require", "+tls"));
+            } else if self.tls && backend == BenchBackend::Mysql {
+                targets.push(target);
+                step("a throwaway MariaDB with TLS (the shared one has none)");
+                match MariaDbTls::start(&dir.join("mariadb-tls")) {
+                    Ok(server) => {
+                        let at = Target::at(backend, "mysql/tls-server", &server.url(), table);
+                        targets.push(at.with_query("ssl_mode=DISABLED", "", ""));
+                        let verify = format!("ssl_mode=VERIFY_IDENTITY&ssl_ca={}", server.ca().display());
+                        // connectorx 0.4's MySQL driver refuses every TLS URL parameter
+                        // (`require_ssl`, `verify_ca`, ...: "Unknown URL parameter"), so the TLS
+                        // row compares with our plain row on the same server
+                        let mut tls = at.with_query(&verify, "", "+tls");
+                        tls.peer = false;
+                        targets.push(tls);
+                        mariadb_tls = Some(server);
+                    }
+                    Err(err) => println!("MariaDB over TLS: not measured: {err:#}"),
+                }
+            } else {
+                targets.push(target);
+            }
+        }
+        (targets, mariadb_tls)
     }
 }
 

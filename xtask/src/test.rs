@@ -55,7 +55,7 @@ impl flags::Test {
         let mut child = command
             .current_dir(sh.current_dir())
             .env(SKIP_LOG_VAR, &skips)
-            .args(["test", "--workspace", "--all-features"])
+            .args(["test", "--workspace", "--all-features", "--no-fail-fast"])
             .args(&self.args)
             .stdout(Stdio::piped())
             .spawn()

@@ -28,11 +28,28 @@ pub mod sql {
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use connections_sql::SqlConnection;
 
+/// Type `snowflake`: Snowflake, with results as Arrow (feature `snowflake`).
+#[cfg(feature = "snowflake")]
+pub mod snowflake {
+    pub use connections_snowflake::*;
+}
+#[cfg(feature = "snowflake")]
+pub use connections_snowflake::SnowflakeConnection;
+
+/// Type `snowpark` (deprecated): Streamlit's removed `SnowparkConnection` on the Snowflake
+/// driver (feature `snowpark`). Use type `snowflake`.
+#[cfg(feature = "snowpark")]
+pub mod snowpark {
+    pub use connections_snowpark::*;
+}
+
 /// The names most programs need, for a glob import.
 pub mod prelude {
     pub use connections_core::{
         BaseConnection, Connection, DataFrame, Error, Param, Result, Secrets, SecretsStore, connection, secrets,
     };
+    #[cfg(feature = "snowflake")]
+    pub use connections_snowflake::SnowflakeConnection;
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     pub use connections_sql::SqlConnection;
 }
@@ -64,4 +81,7 @@ mod guide {
     #[cfg(feature = "sqlite")]
     #[doc = include_str!("../../../docs/architecture.md")]
     struct Architecture;
+    #[cfg(feature = "snowflake")]
+    #[doc = include_str!("../../../docs/snowflake.md")]
+    struct Snowflake;
 }
