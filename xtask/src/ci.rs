@@ -37,6 +37,9 @@ impl flags::Ci {
         ensure_cargo_deny(sh)?;
         cmd!(sh, "cargo deny check licenses bans sources").run()?;
 
+        step("cargo xtask package");
+        flags::Package::default().run(sh)?;
+
         step("cargo xtask test");
         flags::Test { require_emulator: true, ..flags::Test::default() }.run(sh)
     }

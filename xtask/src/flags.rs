@@ -22,7 +22,7 @@ pub(crate) enum Cmd {
     /// CONNECTIONS_TEST_SNOWFLAKE_URL is set; without Python its tests are skipped with a
     /// notice (under CI=true that is an error).
     Test(Test),
-    /// Run exactly what CI runs: fmt, clippy, cargo-deny, then the tests.
+    /// Run exactly what CI runs: fmt, clippy, cargo-deny, `cargo xtask package`, then the tests.
     ///
     /// With CI=true the database servers are required: both
     /// CONNECTIONS_TEST_POSTGRES_URL and CONNECTIONS_TEST_MYSQL_URL must be set and
@@ -41,6 +41,18 @@ pub(crate) enum Cmd {
     /// the Python connector's fetch_arrow_all and fetch_pandas_all and the raw HTTP time of the
     /// same response. Prints a table and writes it to target/bench/results.json.
     Bench(Bench),
+    /// Package every publishable crate as the registry would get it, and build a connector
+    /// crate outside the workspace against the packages.
+    ///
+    /// The crates are the workspace members whose `publish` is not false, in dependency order
+    /// (from `cargo metadata`). Checks each manifest's metadata (description, readme, keywords,
+    /// categories, docs.rs, a `## ` comment on every feature) and that no dependency needs a
+    /// newer Rust than `rust-version`; runs `cargo package --all-features` on all of them, so
+    /// that each is built from its own tarball against its dependencies' fresh tarballs; checks
+    /// every `.crate` (README and licenses in, no test data, size). Then generates a `kv`
+    /// connector in a temporary directory, depending on the packaged `connections-core`
+    /// (patched to the unpacked tarball), and runs its conformance test offline.
+    Package(Package),
     /// Start the Snowflake emulator (fakesnow's HTTP server) in the background for the tests.
     ///
     /// Creates a virtualenv under target/snowflake-emulator/venv with fakesnow[server] and
@@ -76,6 +88,19 @@ pub(crate) struct Test {
 /// Flags of `cargo xtask ci`.
 #[derive(Debug, Default, Args)]
 pub(crate) struct Ci {}
+
+/// Flags of `cargo xtask package`.
+#[derive(Debug, Default, Args)]
+pub(crate) struct Package {
+    /// Package and check the crates only; skip the outside connector.
+    #[arg(long)]
+    pub(crate) no_outside: bool,
+    /// Also check each library's public API for other crates' types that its manifest does not
+    /// declare in `[package.metadata.release] public-dependencies` (rustdoc JSON, through
+    /// RUSTC_BOOTSTRAP=1, in target/api-review; a few minutes the first time).
+    #[arg(long)]
+    pub(crate) public_api: bool,
+}
 
 /// Flags of `cargo xtask bench`.
 #[derive(Debug, Args)]

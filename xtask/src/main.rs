@@ -6,6 +6,7 @@
 mod bench;
 mod ci;
 mod flags;
+mod package;
 mod services;
 mod test;
 
@@ -23,6 +24,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Test(cmd) => cmd.run(&sh),
         Cmd::Ci(cmd) => cmd.run(&sh), // exactly what CI runs, runnable locally
         Cmd::Bench(cmd) => cmd.run(&sh),
+        Cmd::Package(cmd) => cmd.run(&sh),
         Cmd::Services(cmd) => cmd.run(&sh),
     }
 }

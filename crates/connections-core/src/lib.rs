@@ -5,6 +5,12 @@
 //! A connection type implements [`BaseConnection`] and registers itself with
 //! [`register_connection!`]; `connection(name).open()` then finds it by type name. See
 //! `docs/writing-a-connector.md`.
+//!
+//! # Feature flags
+//!
+#![doc = document_features::document_features!()]
+// docs.rs (`--cfg docsrs`, nightly) marks what needs a feature
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// The connector guide's code blocks, compiled and run as doctests.
 #[cfg(doctest)]

@@ -9,7 +9,12 @@
 //! ```
 //!
 //! See `docs/sql.md` for URLs, options, the Arrow type of every column type, and sessions.
-
+//!
+//! # Feature flags
+//!
+#![doc = document_features::document_features!()]
+// docs.rs (`--cfg docsrs`, nightly) marks what needs a feature
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // The column machinery serves three backends; with some of them compiled out, parts go unused.
 #![cfg_attr(not(all(feature = "sqlite", feature = "postgres", feature = "mysql")), allow(dead_code))]
 
@@ -41,3 +46,9 @@ pub use options::{EngineKwarg, SqlKey};
 pub use pool::{Served, SqlPool};
 pub use session::SqlSession;
 pub use url::Backend;
+
+/// The `sqlx` crate, at the version whose pools `SqlPool::as_sqlite`, `as_postgres` and
+/// `as_mysql` hand out: name those types through it rather than through a `sqlx` dependency of
+/// your own that must match. A public dependency on purpose: a new `sqlx` version (a 0.x minor)
+/// is a breaking release of this crate.
+pub use sqlx;

@@ -11,6 +11,12 @@
 //! # let _ = key;
 //! # Ok(()) }
 //! ```
+//!
+//! # Feature flags
+//!
+#![doc = document_features::document_features!()]
+// docs.rs (`--cfg docsrs`, nightly) marks what needs a feature
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use connections_core::*;
 
