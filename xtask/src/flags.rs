@@ -55,7 +55,7 @@ pub(crate) enum Cmd {
     Package(Package),
     /// Start the Snowflake emulator (fakesnow's HTTP server) in the background for the tests.
     ///
-    /// Creates a virtualenv under target/snowflake-emulator/venv with fakesnow[server] and
+    /// Creates a virtualenv under target/snowflake-emulator/venv with `fakesnow[server]` and
     /// snowflake-connector-python at pinned versions (skipped when already there), starts the
     /// server on a free 127.0.0.1 port, waits until it answers and prints
     /// CONNECTIONS_TEST_SNOWFLAKE_URL=http://127.0.0.1:PORT (also written to

@@ -3,7 +3,7 @@
 //!
 //! The crates come from `cargo metadata`: every workspace member whose `publish` is not `false`,
 //! in the order their dependencies on each other need. Nothing here names a crate, so a new
-//! library crate is covered as soon as its manifest carries the metadata [`check_manifest`]
+//! library crate is covered as soon as its manifest carries the metadata [`manifest::check_manifest`]
 //! asks for.
 
 mod manifest;
