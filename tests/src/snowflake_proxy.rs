@@ -148,6 +148,8 @@ impl ProxyConfig {
 pub struct ProxyCounts {
     /// Successful logins (`/session/v1/login-request`).
     pub logins: u64,
+    /// Logins refused with 390100 (wrong user or password), see [`SnowflakeProxy::refuse_logins`].
+    pub refused_logins: u64,
     /// Successful token renewals (`/session/token-request`).
     pub token_renewals: u64,
     /// Renewals refused with 390114 (master token expired), see
@@ -311,6 +313,12 @@ impl SnowflakeProxy {
         self.inner.state().faults.expire_sessions += times;
     }
 
+    /// The next `times` logins answer 390100, "Incorrect username or password was specified."
+    /// (fakesnow accepts any password), without reaching the emulator.
+    pub fn refuse_logins(&self, times: u32) {
+        self.inner.state().faults.refuse_logins += times;
+    }
+
     /// The next `times` token renewals answer 390114, "master token expired": the client must
     /// log in again.
     pub fn expire_master_token(&self, times: u32) {
@@ -419,6 +427,7 @@ struct StoredResult {
 struct Faults {
     expire_sessions: u32,
     expire_masters: u32,
+    refuse_logins: u32,
     in_progress_polls: u32,
     drop_chunks: u32,
     slow_chunks: u32,
@@ -430,6 +439,7 @@ struct Faults {
 #[derive(Default)]
 struct Counters {
     logins: AtomicU64,
+    refused_logins: AtomicU64,
     token_renewals: AtomicU64,
     master_expired_answers: AtomicU64,
     queries: AtomicU64,
@@ -453,6 +463,7 @@ impl Counters {
         let get = |counter: &AtomicU64| counter.load(Ordering::SeqCst);
         ProxyCounts {
             logins: get(&self.logins),
+            refused_logins: get(&self.refused_logins),
             token_renewals: get(&self.token_renewals),
             master_expired_answers: get(&self.master_expired_answers),
             queries: get(&self.queries),
@@ -633,6 +644,19 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 }
 
 async fn login(inner: &Inner, call: Call) -> Response {
+    {
+        let mut state = inner.state();
+        if state.faults.refuse_logins > 0 {
+            state.faults.refuse_logins -= 1;
+            bump(&inner.counters.refused_logins);
+            return json_response(&json!({
+                "data": { "nextAction": "RETRY_LOGIN", "authnMethod": "USERNAME_PASSWORD", "errorCode": "390100" },
+                "code": "390100",
+                "message": "Incorrect username or password was specified.",
+                "success": false,
+            }));
+        }
+    }
     let warehouse = query_param(&call.query, "warehouse").map(|w| w.to_uppercase());
     let role = query_param(&call.query, "roleName").map_or_else(|| "PUBLIC".to_owned(), |r| r.to_uppercase());
     let (status, headers, body) = match forward(inner, call, false).await {

@@ -237,3 +237,22 @@ async fn bad_sql_is_sent_once_and_not_retried() {
     assert_eq!(counts.queries, 1, "a statement error is not retried: {counts:?}");
     assert_eq!(counts.logins, 1, "nor is the session reset: {counts:?}");
 }
+
+#[tokio::test]
+async fn a_refused_login_is_tried_once_and_not_retried() {
+    use connections::BaseConnection;
+    let Some(proxy) = SnowflakeProxy::from_env(ProxyConfig::default()) else { return };
+    let (_p, conn) = open(&proxy, "sf_e2e_refused", "").await;
+    // the next use connects again, and the server refuses that login: Snowflake locks a user
+    // after repeated failed logins, so the core's retry must not repeat it
+    conn.core().reset();
+    proxy.refuse_logins(10);
+    let error = conn.query("select 1").await.unwrap_err();
+    assert_eq!(error.kind(), connections::ErrorKind::Auth, "{}", error_chain(&error));
+    assert!(!error.is_retryable());
+    let text = error_chain(&error);
+    assert!(text.contains("refused the credentials") && text.contains("390100"), "{text}");
+    let counts = proxy.counts();
+    assert_eq!(counts.refused_logins, 1, "a refused login is tried once: {counts:?}");
+    assert_eq!((counts.logins, counts.queries), (1, 0), "{counts:?}");
+}

@@ -135,7 +135,10 @@ async fn mysql_wrong_password_fails_clearly_without_the_password() {
     let store = p.store();
     for name in ["wrong", "nowhere"] {
         let err = connections::connection(name).secrets_store(store.clone()).open().await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Connect, "{name}: {err:?}");
+        // a refused login is never retried (it may lock the user out); an unreachable server is
+        let expected = if name == "wrong" { ErrorKind::Auth } else { ErrorKind::Connect };
+        assert_eq!(err.kind(), expected, "{name}: {err:?}");
+        assert_eq!(err.is_retryable(), name != "wrong", "{name}");
         let chain = format!("{} {err:?}", error_chain(&err));
         assert!(!chain.contains("pa55word-Q"), "leaked: {chain}");
         let reason = if name == "wrong" { "Access denied" } else { "Connection refused" };
@@ -618,4 +621,47 @@ async fn mysql_bulk_reader_stays_inside_pool_size() {
     let (count, served) = sessions(one, "one").await;
     assert_eq!(count, 1, "one server session for a pool_size of 1");
     assert_eq!(served.mysql_bulk, 0, "a pool of one has no bulk reader: {served:?}");
+}
+
+/// A TCP forwarder to the server at `upstream` that counts the connections made through it:
+/// each login attempt is one connection.
+async fn counting_forwarder(upstream: std::net::SocketAddr) -> (u16, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = std::sync::Arc::clone(&count);
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    (port, count)
+}
+
+#[tokio::test]
+async fn mysql_a_refused_login_is_tried_once_by_the_retry() {
+    let Some(url) = server_url(VAR) else { return };
+    let (_root_p, root) = open_sql(&url, "my_auth_root").await;
+    let user = format!("conn_auth_{}", std::process::id());
+    root.execute(&format!("create user if not exists '{user}'@'%' identified by 'right-pw-1'")).await.unwrap();
+    root.execute(&format!("alter user '{user}'@'%' identified by 'right-pw-1'")).await.unwrap();
+    let (port, connects) = counting_forwarder("127.0.0.1:3306".parse().unwrap()).await;
+    let (_p, conn) = open_sql(&format!("mysql://{user}:right-pw-1@127.0.0.1:{port}/"), "my_auth_user").await;
+    assert_eq!(conn.query("select 1 as one").await.unwrap().num_rows(), 1);
+    // the password changes on the server: the next login is refused
+    root.execute(&format!("alter user '{user}'@'%' identified by 'other-pw-2'")).await.unwrap();
+    conn.core().reset();
+    let before = connects.load(std::sync::atomic::Ordering::SeqCst);
+    let err = conn.query("select 2 as two").await.unwrap_err();
+    let after = connects.load(std::sync::atomic::Ordering::SeqCst);
+    root.execute(&format!("drop user if exists '{user}'@'%'")).await.unwrap();
+    let chain = error_chain(&err);
+    assert_eq!(err.kind(), ErrorKind::Auth, "{chain}");
+    assert!(chain.contains("Access denied") && !chain.contains("right-pw-1"), "{chain}");
+    assert_eq!(after - before, 1, "one login attempt, not retried: {chain}");
 }

@@ -192,12 +192,19 @@ pub enum Error {
     },
 
     /// Connecting failed.
-    #[error("connection {name:?} (type {type_name}) failed to connect")]
+    #[error(
+        "connection {name:?} (type {type_name}) failed to connect{}",
+        if *.refused { ": the server refused the credentials" } else { "" }
+    )]
     Connect {
         /// The connection name.
         name: String,
         /// The connection type.
         type_name: &'static str,
+        /// Whether the server refused the login (wrong password, invalid key or token): then
+        /// the error is of kind [`ErrorKind::Auth`] and never retried, because retrying a
+        /// refused login cannot help and may lock the user out.
+        refused: bool,
         /// The driver's error.
         #[source]
         source: BoxDynError,
@@ -475,8 +482,11 @@ pub enum ErrorKind {
     Secrets,
     /// Configuration: unknown type, bad option, missing parameter.
     Config,
-    /// Connecting failed.
+    /// Connecting failed (network, TLS, server unavailable): retryable.
     Connect,
+    /// The server refused the login (wrong password, invalid key, token or user): not
+    /// retryable, since repeating a refused login may lock the user out.
+    Auth,
     /// A failure of the connection while it was in use (I/O, closed, timed out): retryable.
     ConnectionLost,
     /// The statement itself failed (syntax, constraint, permission): not retryable.
@@ -488,7 +498,24 @@ pub enum ErrorKind {
 impl Error {
     /// Wraps a driver's connect error (the `name` and `type_name` are filled in by the core).
     pub fn connect(source: impl Into<BoxDynError>) -> Self {
-        Self::Connect { name: String::new(), type_name: "", source: source.into() }
+        Self::Connect { name: String::new(), type_name: "", refused: false, source: source.into() }
+    }
+
+    /// Wraps a driver's error for a login the server refused (wrong password, invalid key or
+    /// token, unknown user): a connect error of kind [`ErrorKind::Auth`], never retried.
+    ///
+    /// ```
+    /// use connections_core::{Error, ErrorKind};
+    /// let err = Error::auth("password authentication failed").for_connection("pets_db", "sql");
+    /// assert_eq!(err.kind(), ErrorKind::Auth);
+    /// assert!(!err.is_retryable());
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "connection \"pets_db\" (type sql) failed to connect: the server refused the credentials"
+    /// );
+    /// ```
+    pub fn auth(source: impl Into<BoxDynError>) -> Self {
+        Self::Connect { name: String::new(), type_name: "", refused: true, source: source.into() }
     }
 
     /// A statement error: the query itself is wrong; retrying will not help.
@@ -530,7 +557,8 @@ impl Error {
             | Self::Config { .. }
             | Self::WrongType { .. }
             | Self::NotQueryable { .. } => ErrorKind::Config,
-            Self::Connect { .. } => ErrorKind::Connect,
+            Self::Connect { refused: false, .. } => ErrorKind::Connect,
+            Self::Connect { refused: true, .. } => ErrorKind::Auth,
             Self::Query { retryable: true, .. } => ErrorKind::ConnectionLost,
             Self::Query { retryable: false, .. } => ErrorKind::Statement,
             Self::Arrow { .. } => ErrorKind::Other,
@@ -542,7 +570,7 @@ impl Error {
     }
 
     /// Whether retrying on a fresh connection may help (decision 9: connection-level failures
-    /// are retried, statement errors never are).
+    /// are retried; statement errors and refused logins ([`ErrorKind::Auth`]) never are).
     pub fn is_retryable(&self) -> bool {
         matches!(self.kind(), ErrorKind::Connect | ErrorKind::ConnectionLost)
     }
@@ -564,9 +592,10 @@ impl Error {
     #[must_use]
     pub fn for_connection(self, conn_name: &str, conn_type: &'static str) -> Self {
         match self {
-            Self::Connect { name, type_name, source } => Self::Connect {
+            Self::Connect { name, type_name, refused, source } => Self::Connect {
                 name: if name.is_empty() { conn_name.to_owned() } else { name },
                 type_name: if type_name.is_empty() { conn_type } else { type_name },
+                refused,
                 source,
             },
             Self::Query { name, retryable, source } => {

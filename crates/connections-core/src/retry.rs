@@ -97,3 +97,33 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    use super::{RetryPolicy, retry};
+    use crate::Error;
+
+    /// A refused login is tried once: repeating it may lock the user out (Snowflake does).
+    #[tokio::test]
+    async fn a_refused_login_is_not_retried_but_a_failed_connect_is() {
+        let policy = RetryPolicy::new(3, Duration::from_millis(1)).unwrap();
+        for (error, attempts) in [(Error::auth as fn(&'static str) -> Error, 1), (Error::connect, 3)] {
+            let tries = Cell::new(0);
+            let result: Result<(), Error> = retry(
+                policy,
+                || async {
+                    tries.set(tries.get() + 1);
+                    Err(error("no"))
+                },
+                Error::is_retryable,
+                |_| {},
+            )
+            .await;
+            assert!(result.is_err());
+            assert_eq!(tries.get(), attempts);
+        }
+    }
+}

@@ -10,6 +10,7 @@ use connections_core::{
 };
 
 use crate::config::SnowflakeConfig;
+use crate::error::SnowflakeError;
 use crate::protocol::Binding;
 use crate::query::{BatchStream, CHUNK_PARALLELISM, QueryResult, run, run_statements};
 use crate::session::Session;
@@ -24,7 +25,7 @@ impl SnowflakeClient {
     /// Logs in with a checked configuration: what another connection type built on this crate
     /// (a Snowpark shim, caller's rights) uses as its raw client.
     pub async fn connect(config: SnowflakeConfig) -> Result<Self> {
-        Ok(Self { session: Session::open(config).await.map_err(Error::connect)? })
+        Ok(Self { session: Session::open(config).await.map_err(SnowflakeError::into_connect_error)? })
     }
 
     /// The session.

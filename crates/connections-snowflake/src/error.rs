@@ -114,6 +114,14 @@ impl SnowflakeError {
         }
     }
 
+    /// The core's connect error for a failed login: the server's own refusal (a `success:
+    /// false` answer with a code, such as 390100 wrong user or password, 390144 invalid JWT,
+    /// 390318 invalid OAuth token) is [`Error::auth`], never retried since Snowflake locks a
+    /// user after repeated failed logins; anything else (transport, timeout) is retryable.
+    pub(crate) fn into_connect_error(self) -> Error {
+        if self.code().is_some() { Error::auth(self) } else { Error::connect(self) }
+    }
+
     /// A transport error.
     pub(crate) fn transport(what: impl Into<String>, source: impl Into<BoxDynError>) -> Self {
         Self::Transport { what: what.into(), source: source.into() }

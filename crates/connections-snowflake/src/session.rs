@@ -218,11 +218,13 @@ impl Session {
             };
             let response = builder.send().await.map_err(|e| SnowflakeError::transport(what, e))?;
             let status = response.status();
-            let bytes = read_body(response).await.map_err(|e| SnowflakeError::transport(what, e))?;
             let (bytes, rowset) = if split {
-                split_rowset(bytes).map_err(|problem| SnowflakeError::protocol(what, problem))?
+                read_split(response)
+                    .await
+                    .map_err(|e| SnowflakeError::transport(what, e))?
+                    .map_err(|problem| SnowflakeError::protocol(what, problem))?
             } else {
-                (bytes, None)
+                (read_body(response).await.map_err(|e| SnowflakeError::transport(what, e))?, None)
             };
             let answer: Value = serde_json::from_slice(&bytes).map_err(|_| {
                 SnowflakeError::protocol(
@@ -416,17 +418,195 @@ pub(crate) fn now_millis() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// A bound on what is reserved up front, whatever the server announces.
+const MAX_RESERVE: u64 = 1 << 30;
+
 /// A response's body, read chunk by chunk into one buffer sized by its `Content-Length`: the
 /// body is held once, not as a list of chunks and again as their concatenation.
 async fn read_body(mut response: reqwest::Response) -> reqwest::Result<Vec<u8>> {
-    // a bound on what is reserved up front, whatever the server announces
-    const MAX_RESERVE: u64 = 1 << 30;
     let announced = response.content_length().unwrap_or(0).min(MAX_RESERVE);
     let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
     while let Some(chunk) = response.chunk().await? {
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// A statement answer's body with its inline Arrow rows taken out, as [`split_rowset`] gives
+/// it, but decoded while the body streams in (see [`RowsetSplitter`]): the base64 text is never
+/// held whole, only its decoded bytes, in a buffer sized from the `Content-Length`. Without a
+/// `Content-Length` the body is read whole and split by [`split_rowset`].
+async fn read_split(mut response: reqwest::Response) -> reqwest::Result<Result<(Vec<u8>, Option<Vec<u8>>), String>> {
+    let Some(announced) = response.content_length() else {
+        return Ok(split_rowset(read_body(response).await?));
+    };
+    let mut splitter = RowsetSplitter::new(usize::try_from(announced.min(MAX_RESERVE)).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await? {
+        if let Err(problem) = splitter.push(&chunk) {
+            return Ok(Err(problem));
+        }
+    }
+    Ok(Ok(splitter.finish()))
+}
+
+/// `"rowsetBase64":"`: the key whose string holds a statement answer's inline Arrow rows (a
+/// literal match is a key: inside a JSON string its quotes would be escaped).
+const MARKER: &[u8] = br#""rowsetBase64":""#;
+
+/// Where a [`RowsetSplitter`] is in the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Before the marker: the bytes are JSON.
+    Before,
+    /// Inside the rowset's string: the bytes are base64, decoded as they come.
+    Inside,
+    /// After the rowset's closing quote: JSON again.
+    After,
+    /// The body cannot be split (an escape inside the text): kept as it came.
+    Whole,
+}
+
+/// Splits a body fed chunk by chunk into its JSON (with `"rowsetBase64":""`) and the decoded
+/// rows, the same result as [`split_rowset`] on the whole body. A marker or a base64 quantum may
+/// straddle chunks.
+pub(crate) struct RowsetSplitter {
+    json: Vec<u8>,
+    rows: Vec<u8>,
+    /// Base64 characters of a quantum not complete yet (fewer than 4).
+    pending: Vec<u8>,
+    place: Place,
+    /// The announced body length, to size `rows` when the marker is found.
+    announced: usize,
+    /// Body bytes seen so far.
+    seen: usize,
+}
+
+impl RowsetSplitter {
+    /// A splitter for a body of `announced` bytes (0 if unknown).
+    pub(crate) fn new(announced: usize) -> Self {
+        Self {
+            json: Vec::with_capacity(announced.min(64 * 1024)),
+            rows: Vec::new(),
+            pending: Vec::with_capacity(4),
+            place: Place::Before,
+            announced,
+            seen: 0,
+        }
+    }
+
+    /// Feeds the next part of the body.
+    ///
+    /// # Errors
+    /// When the rowset's text is not base64.
+    pub(crate) fn push(&mut self, mut chunk: &[u8]) -> Result<(), String> {
+        loop {
+            match self.place {
+                Place::Before => {
+                    let Some(end) = self.marker_end(chunk) else {
+                        self.json.extend_from_slice(chunk);
+                        self.seen += chunk.len();
+                        return Ok(());
+                    };
+                    self.json.extend_from_slice(&chunk[..end]);
+                    self.seen += end;
+                    let left = self.announced.saturating_sub(self.seen);
+                    self.rows.reserve_exact(left / 4 * 3 + 3);
+                    self.place = Place::Inside;
+                    chunk = &chunk[end..];
+                }
+                Place::Inside => {
+                    let stop = chunk.iter().position(|&b| b == b'"' || b == b'\\');
+                    match stop {
+                        Some(i) if chunk[i] == b'\\' => {
+                            // an escape: give up splitting, keep the text as it came
+                            self.unsplit(&chunk[..i]);
+                            chunk = &chunk[i..];
+                        }
+                        Some(i) => {
+                            self.decode(&chunk[..i], true)?;
+                            self.seen += i;
+                            self.place = Place::After;
+                            chunk = &chunk[i..];
+                        }
+                        None => {
+                            self.seen += chunk.len();
+                            return self.decode(chunk, false);
+                        }
+                    }
+                }
+                Place::After | Place::Whole => {
+                    self.json.extend_from_slice(chunk);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// The JSON and the decoded rows (`None` when the body holds no rowset text or one that
+    /// could not be split: then the JSON is the body as it came).
+    pub(crate) fn finish(mut self) -> (Vec<u8>, Option<Vec<u8>>) {
+        match self.place {
+            Place::After if !self.rows.is_empty() => (self.json, Some(self.rows)),
+            Place::Inside => {
+                // the string never closed: not JSON, which the caller reports
+                self.unsplit(&[]);
+                (self.json, None)
+            }
+            _ => (self.json, None),
+        }
+    }
+
+    /// Where the marker ends in `chunk`, when it ends there (it may have begun in the JSON
+    /// held so far).
+    fn marker_end(&self, chunk: &[u8]) -> Option<usize> {
+        let tail = &self.json[self.json.len().saturating_sub(MARKER.len() - 1)..];
+        let head = &chunk[..chunk.len().min(MARKER.len() - 1)];
+        let mut window = Vec::with_capacity(tail.len() + head.len());
+        window.extend_from_slice(tail);
+        window.extend_from_slice(head);
+        if let Some(at) = find(&window, MARKER) {
+            return Some(at + MARKER.len() - tail.len());
+        }
+        find(chunk, MARKER).map(|at| at + MARKER.len())
+    }
+
+    /// Decodes `text`, keeping an incomplete quantum for later unless `last`.
+    fn decode(&mut self, mut text: &[u8], last: bool) -> Result<(), String> {
+        use base64::Engine as _;
+        let engine = &base64::engine::general_purpose::STANDARD;
+        let not_base64 = |e: base64::DecodeError| format!("`rowsetBase64` is not base64: {e}");
+        if !self.pending.is_empty() {
+            let take = (4 - self.pending.len()).min(text.len());
+            self.pending.extend_from_slice(&text[..take]);
+            text = &text[take..];
+            if self.pending.len() == 4 || last {
+                engine.decode_vec(&self.pending, &mut self.rows).map_err(not_base64)?;
+                self.pending.clear();
+            }
+        }
+        let whole = if last { text.len() } else { text.len() / 4 * 4 };
+        engine.decode_vec(&text[..whole], &mut self.rows).map_err(not_base64)?;
+        self.pending.extend_from_slice(&text[whole..]);
+        Ok(())
+    }
+
+    /// Gives up splitting: the text decoded so far goes back into the JSON as base64 (whole
+    /// quanta encode back to the very characters they came from), then `more` of it.
+    fn unsplit(&mut self, more: &[u8]) {
+        use base64::Engine as _;
+        let text = base64::engine::general_purpose::STANDARD.encode(&self.rows);
+        self.json.extend_from_slice(text.as_bytes());
+        self.json.extend_from_slice(&self.pending);
+        self.json.extend_from_slice(more);
+        self.rows = Vec::new();
+        self.pending.clear();
+        self.place = Place::Whole;
+    }
+}
+
+/// Where `needle` first occurs in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Takes a statement answer's inline Arrow rows out of the response body: `rowsetBase64` is
@@ -482,7 +662,52 @@ pub(crate) fn split_rowset(mut body: Vec<u8>) -> Result<(Vec<u8>, Option<Vec<u8>
 
 #[cfg(test)]
 mod split_tests {
-    use super::split_rowset;
+    use super::{RowsetSplitter, split_rowset};
+
+    /// The body fed to a [`RowsetSplitter`] in pieces cut at `cuts`.
+    fn streamed(body: &[u8], cuts: &[usize]) -> Result<(Vec<u8>, Option<Vec<u8>>), String> {
+        let mut splitter = RowsetSplitter::new(body.len());
+        let mut from = 0;
+        for &cut in cuts.iter().chain(std::iter::once(&body.len())) {
+            splitter.push(&body[from..cut])?;
+            from = cut;
+        }
+        Ok(splitter.finish())
+    }
+
+    #[test]
+    fn streaming_gives_what_splitting_the_whole_body_gives_at_every_cut() {
+        use base64::Engine as _;
+        let rows: Vec<u8> = (0..1_001_u32).map(|i| (i % 251) as u8).collect();
+        let text = base64::engine::general_purpose::STANDARD.encode(&rows);
+        let bodies = [
+            format!(r#"{{"data":{{"rowtype":[],"rowsetBase64":"{text}","total":3}},"success":true}}"#),
+            r#"{"data":{"rowtype":[],"rowsetBase64":"","total":0},"success":true}"#.to_owned(), // empty rowset
+            r#"{"data":{"rowsetBase64":"aGVs\/bG8="},"success":true}"#.to_owned(),              // an escape
+            r#"{"data":{"rowset":[["1"]]},"success":true}"#.to_owned(),                         // no marker
+            r#"{"data":null,"code":"390112","success":false}"#.to_owned(),
+            r#"{"data":{"rowsetBase64":"aGVsbG8"#.to_owned(), // cut off
+        ];
+        for body in &bodies {
+            let body = body.as_bytes();
+            let whole = split_rowset(body.to_vec()).unwrap();
+            for cut in 0..=body.len() {
+                assert_eq!(streamed(body, &[cut]).unwrap(), whole, "cut at {cut}");
+            }
+            // every byte a chunk of its own: marker and quanta straddle chunks everywhere
+            let every: Vec<usize> = (1..body.len()).collect();
+            assert_eq!(streamed(body, &every).unwrap(), whole);
+        }
+        assert_eq!(streamed(bodies[0].as_bytes(), &[]).unwrap().1.as_deref(), Some(rows.as_slice()));
+    }
+
+    #[test]
+    fn text_that_is_not_base64_is_an_error_wherever_it_is_cut() {
+        let body = br#"{"data":{"rowsetBase64":"not base64!"}}"#;
+        for cut in 0..=body.len() {
+            assert!(streamed(body, &[cut]).is_err(), "cut at {cut}");
+        }
+    }
 
     #[test]
     fn the_inline_rows_are_decoded_out_of_the_body() {

@@ -26,6 +26,23 @@ fn connection_mysql_number(_: &(dyn sqlx::error::DatabaseError + 'static)) -> bo
     false
 }
 
+/// Whether a database error met while connecting is the server refusing the login: SQLSTATE
+/// class 28 (invalid authorization: PostgreSQL's 28P01 wrong password and 28000, MySQL's
+/// 28000), or MySQL/MariaDB's 1045 (access denied) and 1698 (access denied, no password).
+fn login_refused(db: &(dyn sqlx::error::DatabaseError + 'static)) -> bool {
+    db.code().is_some_and(|code| code.starts_with("28")) || refused_mysql_number(db)
+}
+
+#[cfg(feature = "mysql")]
+fn refused_mysql_number(db: &(dyn sqlx::error::DatabaseError + 'static)) -> bool {
+    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| matches!(e.number(), 1045 | 1698))
+}
+
+#[cfg(not(feature = "mysql"))]
+fn refused_mysql_number(_: &(dyn sqlx::error::DatabaseError + 'static)) -> bool {
+    false
+}
+
 /// A wait that a timeout option bounded ran out: which option, and how long it allowed.
 #[derive(Debug)]
 pub(crate) struct TimedOut {
@@ -72,8 +89,14 @@ pub(crate) fn reported_by_server(error: &Error) -> bool {
             .is_some_and(|e| matches!(e, sqlx::Error::Database(_)))
 }
 
-/// Classifies a sqlx error met while connecting: a TLS handshake failure says which kind it is.
+/// Classifies a sqlx error met while connecting: a refused login is [`Error::auth`] (never
+/// retried: repeating it may lock the user out), a TLS handshake failure says which kind it is.
 pub(crate) fn classify_connect(error: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(db) = &error
+        && login_refused(db.as_ref())
+    {
+        return Error::auth(error);
+    }
     match tls_failure(&error) {
         Some(why) => Error::connect(TlsFailure { why, source: error }),
         None => Error::connect(error),
