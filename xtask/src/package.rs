@@ -202,6 +202,7 @@ fn package_all(sh: &Shell, crates: &[Crate]) -> anyhow::Result<()> {
         args.push(krate.name.clone());
     }
     forget_earlier_packages(crates)?;
+    forget_earlier_builds(&target_dir(sh)?, crates)?;
     // offline first: the workspace's lock file names every version and earlier steps (clippy)
     // have downloaded them; online only if something is missing
     println!("$ cargo {} --offline", args.join(" "));
@@ -240,6 +241,33 @@ fn forget_earlier_packages(crates: &[Crate]) -> anyhow::Result<()> {
                 if tarball.is_file() {
                     std::fs::remove_file(&tarball).with_context(|| format!("cannot remove {}", tarball.display()))?;
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes the build fingerprints of the crates about to be packaged. cargo unpacks a package
+/// with every file's modification time set to one fixed date in the past, so a crate packaged
+/// again at the same version looks unchanged to the fingerprint of the library compiled from
+/// its earlier package, and would be verified against that library, built from its old sources.
+/// The fingerprints of a registry build and of the workspace's own build of a crate cannot be
+/// told apart, so all of these crates' fingerprints go: they are rebuilt once (the verification
+/// builds them anyway); the dependencies' builds stay.
+fn forget_earlier_builds(target: &Path, crates: &[Crate]) -> anyhow::Result<()> {
+    let Ok(profiles) = std::fs::read_dir(target) else { return Ok(()) };
+    for profile in profiles.flatten() {
+        let Ok(fingerprints) = std::fs::read_dir(profile.path().join(".fingerprint")) else { continue };
+        for entry in fingerprints.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = crates.iter().any(|krate| {
+                name.strip_prefix(krate.name.as_str())
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|hash| !hash.is_empty() && hash.chars().all(|c| c.is_ascii_hexdigit()))
+            });
+            if ours {
+                std::fs::remove_dir_all(entry.path())
+                    .with_context(|| format!("cannot remove {}", entry.path().display()))?;
             }
         }
     }
