@@ -20,8 +20,7 @@ use connections_core::{
 };
 
 use crate::config::{SPCS_TOKEN_FILE, SnowflakeConfig};
-use crate::connection::SnowflakeClient;
-use crate::protocol::Binding;
+use crate::connection::{SnowflakeClient, cached_query, settle};
 use crate::session::Session;
 use crate::sources::{Source, Sources};
 
@@ -158,11 +157,7 @@ impl SnowflakeCallersRightsConnection {
     /// Runs a statement (DDL or DML) uncached and unretried; the number of rows it changed.
     pub async fn execute(&self, sql: &str) -> Result<u64> {
         let client = self.core.raw().await?;
-        let result = client.run(sql, &[]).await.map_err(|e| e.for_connection(self.core.name(), Self::TYPE_NAME));
-        if result.as_ref().is_err_and(Error::is_retryable) {
-            self.core.reset();
-        }
-        Ok(result?.rows_affected.unwrap_or(0))
+        Ok(settle(&self.core, client.run(sql, &[]).await)?.rows_affected.unwrap_or(0))
     }
 
     /// The viewer's Snowflake session.
@@ -174,18 +169,7 @@ impl SnowflakeCallersRightsConnection {
 #[async_trait]
 impl Query for SnowflakeCallersRightsConnection {
     async fn query_request(&self, request: QueryRequest) -> Result<DataFrame> {
-        let bindings = request
-            .params
-            .iter()
-            .map(|(name, param)| Binding::from_param(name, param))
-            .collect::<std::result::Result<Vec<_>, String>>()
-            .map_err(|reason| Error::InvalidArgument { argument: "params", reason })?;
-        let bindings = Arc::new(bindings);
-        Box::pin(self.core.cached_query(&request, |client| {
-            let (sql, bindings) = (Arc::clone(&request.sql), Arc::clone(&bindings));
-            Box::pin(async move { Ok(client.run(&sql, &bindings).await?.frame) })
-        }))
-        .await
+        cached_query(&self.core, request).await
     }
 }
 

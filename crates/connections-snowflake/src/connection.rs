@@ -144,30 +144,48 @@ impl SnowflakeConnection {
     }
 
     fn finish<T>(&self, result: std::result::Result<T, impl Into<Error>>) -> Result<T> {
-        let result = result.map_err(|e| e.into().for_connection(self.core.name(), Self::TYPE_NAME));
-        if result.as_ref().is_err_and(Error::is_retryable) {
-            self.core.reset();
-        }
-        result
+        settle(&self.core, result)
     }
 }
 
 #[async_trait]
 impl Query for SnowflakeConnection {
     async fn query_request(&self, request: QueryRequest) -> Result<DataFrame> {
-        let bindings = request
-            .params
-            .iter()
-            .map(|(name, param)| Binding::from_param(name, param))
-            .collect::<std::result::Result<Vec<_>, String>>()
-            .map_err(|reason| Error::InvalidArgument { argument: "params", reason })?;
-        let bindings = Arc::new(bindings);
-        Box::pin(self.core.cached_query(&request, |client| {
-            let (sql, bindings) = (Arc::clone(&request.sql), Arc::clone(&bindings));
-            Box::pin(async move { Ok(client.run(&sql, &bindings).await?.frame) })
-        }))
-        .await
+        cached_query(&self.core, request).await
     }
+}
+
+/// A query through the query cache and retry of `core`, its parameters sent as server-side
+/// bindings: the query capability of every type on a Snowflake session.
+pub(crate) async fn cached_query<C>(core: &ConnectionCore<C>, request: QueryRequest) -> Result<DataFrame>
+where
+    C: BaseConnection<Raw = SnowflakeClient>,
+{
+    let bindings = request
+        .params
+        .iter()
+        .map(|(name, param)| Binding::from_param(name, param))
+        .collect::<std::result::Result<Vec<_>, String>>()
+        .map_err(|reason| Error::InvalidArgument { argument: "params", reason })?;
+    let bindings = Arc::new(bindings);
+    Box::pin(core.cached_query(&request, |client| {
+        let (sql, bindings) = (Arc::clone(&request.sql), Arc::clone(&bindings));
+        Box::pin(async move { Ok(client.run(&sql, &bindings).await?.frame) })
+    }))
+    .await
+}
+
+/// The outcome of an uncached call on `core`'s session: an error names the connection, and one
+/// that a fresh connection may cure resets it.
+pub(crate) fn settle<C, T>(core: &ConnectionCore<C>, result: std::result::Result<T, impl Into<Error>>) -> Result<T>
+where
+    C: BaseConnection,
+{
+    let result = result.map_err(|e| e.into().for_connection(core.name(), C::TYPE_NAME));
+    if result.as_ref().is_err_and(Error::is_retryable) {
+        core.reset();
+    }
+    result
 }
 
 /// A query being built: `.bind(...)`, `.param(...)`, `.ttl(...)`, then `.await`.
