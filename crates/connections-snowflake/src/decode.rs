@@ -23,19 +23,17 @@ use connections_core::arrow::array::{
     Array, ArrayRef, AsArray, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Array, Float64Builder,
     Int64Array, Int64Builder, StringBuilder, StructArray,
 };
-use connections_core::arrow::buffer::Buffer;
 use connections_core::arrow::compute::{CastOptions, cast_with_options};
 use connections_core::arrow::datatypes::{
     DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, Time64MicrosecondType, Time64NanosecondType, TimeUnit,
     TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
-use connections_core::arrow::ipc::convert::fb_to_schema;
-use connections_core::arrow::ipc::reader::read_record_batch;
-use connections_core::arrow::ipc::{MessageHeader, root_as_message};
 use connections_core::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use serde_json::Value;
 
 use crate::protocol::Column;
+
+mod ipc;
 
 /// The canonical Arrow extension name on VARIANT, OBJECT and ARRAY columns (JSON text).
 pub const JSON_EXTENSION: &str = "arrow.json";
@@ -137,20 +135,46 @@ pub(crate) fn schema(rowtype: &[Column], query_id: Option<&str>) -> SchemaRef {
 }
 
 /// The batches of an Arrow IPC stream (the inline part or a chunk), in the result's schema.
+/// Integer-coded times are converted inside the stream's bytes where they can be
+/// ([`ipc::rewrite`]), so that the result holds no unused copy of them.
 pub(crate) fn arrow_batches(
     bytes: Vec<u8>,
     rowtype: &[Column],
     schema: &SchemaRef,
 ) -> Result<Vec<RecordBatch>, String> {
+    batches_from(bytes, rowtype, schema, true)
+}
+
+/// [`arrow_batches`], with the in-place rewrite allowed or not (the general path alone).
+fn batches_from(
+    mut bytes: Vec<u8>,
+    rowtype: &[Column],
+    schema: &SchemaRef,
+    in_place: bool,
+) -> Result<Vec<RecordBatch>, String> {
+    let kinds: Vec<Kind> = rowtype.iter().map(kind).collect();
+    let frames = ipc::frames(&bytes)?;
+    let rewritten = if in_place {
+        let asks: Vec<ipc::Ask> = kinds.iter().map(|k| ask(*k)).collect();
+        ipc::rewrite(&mut bytes, &frames, &asks)
+    } else {
+        Vec::new()
+    };
     let mut out = Vec::new();
-    for batch in read_ipc_stream(bytes)? {
+    for (at, batch) in ipc::read(bytes, &frames)?.into_iter().enumerate() {
         if batch.num_columns() != rowtype.len() {
             return Err(format!("{} columns in the data, {} described", batch.num_columns(), rowtype.len()));
         }
+        let done = rewritten.get(at);
         let columns = rowtype
             .iter()
+            .zip(&kinds)
             .zip(batch.columns())
-            .map(|(column, array)| convert(kind(column), array).map_err(|e| format!("column `{}`: {e}", column.name)))
+            .enumerate()
+            .map(|(i, ((column, kind), array))| {
+                let rewritten = done.and_then(|d| d.get(i)).copied().unwrap_or(false);
+                convert(*kind, array, rewritten).map_err(|e| format!("column `{}`: {e}", column.name))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
         out.push(RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options).map_err(|e| e.to_string())?);
@@ -158,62 +182,22 @@ pub(crate) fn arrow_batches(
     Ok(out)
 }
 
-/// Reads an Arrow IPC stream. Snowflake (and the emulator) declare the members of timestamp
-/// structs non-nullable yet leave them null in null rows, which arrow's stream reader refuses;
-/// so the messages are read here, with the schema's struct members made nullable.
-fn read_ipc_stream(bytes: Vec<u8>) -> Result<Vec<RecordBatch>, String> {
-    let whole = Buffer::from(bytes);
-    let data = whole.as_slice();
-    let (mut pos, mut schema, mut out) = (0_usize, None::<SchemaRef>, Vec::new());
-    let read_i32 = |at: usize| -> Option<i32> { Some(i32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?)) };
-    while pos + 4 <= data.len() {
-        let mut length = read_i32(pos).ok_or("truncated")?;
-        pos += 4;
-        if length == -1 {
-            length = read_i32(pos).ok_or("truncated")?;
-            pos += 4;
-        }
-        let length = usize::try_from(length).map_err(|_| "a negative message length")?;
-        if length == 0 {
-            break; // end of stream
-        }
-        let meta = data.get(pos..pos + length).ok_or("a truncated message")?;
-        pos += length;
-        let message = root_as_message(meta).map_err(|e| format!("not an Arrow IPC message: {e}"))?;
-        let body_length = usize::try_from(message.bodyLength()).map_err(|_| "a negative body length")?;
-        if pos + body_length > data.len() {
-            return Err("a truncated message body".into());
-        }
-        let body = whole.slice_with_length(pos, body_length);
-        pos += body_length;
-        match message.header_type() {
-            MessageHeader::Schema => {
-                let fb = message.header_as_schema().ok_or("a malformed schema message")?;
-                let schema_read = fb_to_schema(fb);
-                let fields: Vec<Field> = schema_read.fields().iter().map(|f| relax(f)).collect();
-                schema = Some(Arc::new(Schema::new_with_metadata(fields, schema_read.metadata().clone())));
+/// What the in-place rewrite can do for a column of `kind`: the same arithmetic as
+/// [`convert`]'s.
+fn ask(kind: Kind) -> ipc::Ask {
+    match kind {
+        Kind::Timestamp(scale, _) => {
+            let digits = unit_digits(timestamp_unit(scale));
+            ipc::Ask::Timestamp {
+                per_second: 10_i64.pow(digits),
+                divisor: 10_i64.pow(9 - digits),
+                factor: 10_i64.pow(digits.saturating_sub(scale)),
             }
-            MessageHeader::RecordBatch => {
-                let batch = message.header_as_record_batch().ok_or("a malformed record batch message")?;
-                let schema = schema.clone().ok_or("a record batch before the schema")?;
-                let batch = read_record_batch(&body, batch, schema, &HashMap::new(), None, &message.version())
-                    .map_err(|e| format!("malformed Arrow IPC record batch: {e}"))?;
-                out.push(batch);
-            }
-            other => return Err(format!("unexpected Arrow IPC message {other:?}")),
         }
-    }
-    Ok(out)
-}
-
-/// The field with every struct member nullable.
-fn relax(field: &Field) -> Field {
-    match field.data_type() {
-        DataType::Struct(members) => {
-            let members: Vec<Field> = members.iter().map(|m| relax(m).with_nullable(true)).collect();
-            field.clone().with_data_type(DataType::Struct(members.into()))
+        Kind::Time(scale) => {
+            ipc::Ask::Scale { factor: 10_i64.pow(unit_digits(time_unit(scale)).saturating_sub(scale)) }
         }
-        _ => field.clone(),
+        _ => ipc::Ask::Keep,
     }
 }
 
@@ -221,8 +205,11 @@ fn cast(array: &ArrayRef, to: &DataType) -> Result<ArrayRef, String> {
     cast_with_options(array, to, &CastOptions { safe: false, ..CastOptions::default() }).map_err(|e| e.to_string())
 }
 
-fn convert(kind: Kind, array: &ArrayRef) -> Result<ArrayRef, String> {
+/// A column of the stream as `kind` gives it; `rewritten` when [`ipc::rewrite`] has already
+/// done the arithmetic in its bytes (its values are then final, only typed and masked here).
+fn convert(kind: Kind, array: &ArrayRef, rewritten: bool) -> Result<ArrayRef, String> {
     let target = data_type(kind);
+    let factor = |digits: u32, scale: u32| if rewritten { 1 } else { 10_i64.pow(digits.saturating_sub(scale)) };
     match kind {
         Kind::Decimal(p, s) if array.data_type().is_integer() => {
             let ints = cast(array, &DataType::Int64)?;
@@ -231,22 +218,20 @@ fn convert(kind: Kind, array: &ArrayRef) -> Result<ArrayRef, String> {
             Ok(Arc::new(decimals.with_precision_and_scale(p, s).map_err(|e| e.to_string())?))
         }
         Kind::Time(scale) if array.data_type().is_integer() => {
-            let factor = 10_i64.pow(unit_digits(time_unit(scale)).saturating_sub(scale));
             let ints = cast(array, &DataType::Int64)?;
-            let values = scale_values(ints.as_primitive::<Int64Type>(), factor)?;
+            let values = scale_values(ints.as_primitive::<Int64Type>(), factor(unit_digits(time_unit(scale)), scale))?;
             Ok(match time_unit(scale) {
                 TimeUnit::Microsecond => Arc::new(values.reinterpret_cast::<Time64MicrosecondType>()),
                 _ => Arc::new(values.reinterpret_cast::<Time64NanosecondType>()),
             })
         }
         Kind::Timestamp(scale, _) if array.data_type().is_integer() => {
-            let unit = timestamp_unit(scale);
-            let factor = 10_i64.pow(unit_digits(unit).saturating_sub(scale));
             let ints = cast(array, &DataType::Int64)?;
+            let factor = factor(unit_digits(timestamp_unit(scale)), scale);
             Ok(timestamps(&scale_values(ints.as_primitive::<Int64Type>(), factor)?, &target))
         }
         Kind::Timestamp(scale, _) if matches!(array.data_type(), DataType::Struct(_)) => {
-            Ok(timestamps(&struct_timestamps(array.as_struct(), scale)?, &target))
+            Ok(timestamps(&struct_timestamps(array.as_struct(), scale, rewritten)?, &target))
         }
         _ if array.data_type() == &target => Ok(Arc::clone(array)),
         _ => cast(array, &target),
@@ -263,22 +248,30 @@ fn scale_values(values: &Int64Array, factor: i64) -> Result<Int64Array, String> 
 
 /// Snowflake's timestamp structs: `{epoch (seconds), fraction (nanoseconds)[, timezone]}`, or
 /// `{epoch (scaled by 10^scale), timezone}` for TIMESTAMP_TZ with a scale of 3 or less.
-fn struct_timestamps(array: &StructArray, scale: u32) -> Result<Int64Array, String> {
+/// `combined`: `epoch` already holds the values and `fraction` only counts for the nulls.
+fn struct_timestamps(array: &StructArray, scale: u32, combined: bool) -> Result<Int64Array, String> {
+    use connections_core::arrow::buffer::NullBuffer;
     let unit_digits = unit_digits(timestamp_unit(scale));
     let epoch = array.column_by_name("epoch").ok_or("a timestamp struct without `epoch`")?;
     let epoch = cast(epoch, &DataType::Int64)?;
     let epoch = epoch.as_primitive::<Int64Type>();
     // a null struct is a null timestamp, whatever its members hold; computed on valid rows only
-    let nulls = connections_core::arrow::buffer::NullBuffer::union(epoch.nulls(), array.nulls());
+    let nulls = NullBuffer::union(epoch.nulls(), array.nulls());
     let epoch = Int64Array::new(epoch.values().clone(), nulls);
     let out_of_range = || connections_core::arrow::error::ArrowError::ComputeError("a timestamp out of range".into());
     let values = if let Some(fraction) = array.column_by_name("fraction") {
         let fraction = cast(fraction, &DataType::Int32)?;
         let fraction = fraction.as_primitive::<Int32Type>();
+        if combined {
+            let nulls = NullBuffer::union(epoch.nulls(), fraction.nulls());
+            return Ok(Int64Array::new(epoch.values().clone(), nulls));
+        }
         let per_second = 10_i64.pow(unit_digits);
         let divisor = 10_i64.pow(9 - unit_digits);
         connections_core::arrow::compute::kernels::arity::try_binary(&epoch, fraction, |e, f| {
-            e.checked_mul(per_second).map(|whole| whole + i64::from(f) / divisor).ok_or_else(out_of_range)
+            e.checked_mul(per_second)
+                .and_then(|whole| whole.checked_add(i64::from(f) / divisor))
+                .ok_or_else(out_of_range)
         })
     } else {
         let factor = 10_i64.pow(unit_digits.saturating_sub(scale));
@@ -519,5 +512,105 @@ mod tests {
         assert_eq!(schema.metadata()["snowflake:query_id"], "q-1");
         assert_eq!(schema.field(9).metadata()["ARROW:extension:name"], JSON_EXTENSION);
         assert_eq!(schema.field(7).data_type(), &DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into())));
+    }
+
+    /// A Snowflake-shaped IPC stream: text, a `{epoch, fraction}` timestamp struct, an Int64
+    /// TIME(3) and an Int64 TIMESTAMP_LTZ(2), in two batches, with nulls of every kind and a
+    /// null struct row whose `epoch` would overflow if it were computed.
+    fn coded_stream(overflow_in_valid_row: bool) -> Vec<u8> {
+        use connections_core::arrow::array::{Int32Array, StringArray};
+        use connections_core::arrow::buffer::NullBuffer;
+        use connections_core::arrow::ipc::writer::StreamWriter;
+        let members = vec![Field::new("epoch", DataType::Int64, true), Field::new("fraction", DataType::Int32, true)];
+        let ts_type = DataType::Struct(members.clone().into());
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("N", DataType::Utf8, true),
+            Field::new("TS", ts_type, true),
+            Field::new("T", DataType::Int64, true),
+            Field::new("TS2", DataType::Int64, true),
+        ]));
+        let batch = |base: i64, last_epoch: i64| {
+            let epochs = Int64Array::from(vec![Some(base), Some(i64::MAX), None, Some(-base), Some(last_epoch)]);
+            let fractions = Int32Array::from(vec![Some(250_000_000), Some(1), Some(0), None, Some(999_999_999)]);
+            let ts = StructArray::try_new(
+                members.clone().into(),
+                vec![Arc::new(epochs) as ArrayRef, Arc::new(fractions)],
+                Some(NullBuffer::from(vec![true, false, true, true, true])),
+            )
+            .unwrap();
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(StringArray::from(vec![Some("a"), None, Some("c"), Some("d"), Some("e")])),
+                    Arc::new(ts),
+                    Arc::new(Int64Array::from(vec![Some(49_530_250), None, Some(0), Some(1), Some(86_399_999)])),
+                    Arc::new(Int64Array::from(vec![Some(170_921_433_025), Some(-1), None, Some(0), Some(7)])),
+                ],
+            )
+            .unwrap()
+        };
+        let last_epoch = if overflow_in_valid_row { i64::MAX / 10 } else { 1_709_214_330 };
+        let mut bytes = Vec::new();
+        let mut writer = StreamWriter::try_new(&mut bytes, &schema).unwrap();
+        writer.write(&batch(1_709_214_330, 0)).unwrap();
+        writer.write(&batch(86_400, last_epoch)).unwrap();
+        writer.finish().unwrap();
+        drop(writer);
+        bytes
+    }
+
+    fn coded_rowtype() -> Vec<Column> {
+        vec![
+            col("N", "text", 0, 0),
+            col("TS", "timestamp_ntz", 0, 9),
+            col("T", "time", 0, 3),
+            col("TS2", "timestamp_ltz", 0, 2),
+        ]
+    }
+
+    #[test]
+    fn coded_times_rewritten_in_place_equal_the_general_conversion() {
+        use connections_core::DataFrame;
+        let (bytes, rowtype) = (coded_stream(false), coded_rowtype());
+        let schema = schema(&rowtype, None);
+
+        // which path serves: every coded column of both batches is rewritten in place
+        let mut copy = bytes.clone();
+        let frames = ipc::frames(&copy).unwrap();
+        let asks: Vec<ipc::Ask> = rowtype.iter().map(|c| ask(kind(c))).collect();
+        assert_eq!(ipc::rewrite(&mut copy, &frames, &asks), vec![vec![false, true, true, true]; 2]);
+
+        let fast = batches_from(bytes.clone(), &rowtype, &schema, true).unwrap();
+        let general = batches_from(bytes, &rowtype, &schema, false).unwrap();
+        assert_eq!(fast, general);
+        for (fast, general) in fast.iter().zip(&general) {
+            for (f, g) in fast.columns().iter().zip(general.columns()) {
+                // the same bytes, null slots included, not only the same logical values
+                assert_eq!(f.to_data().buffers(), g.to_data().buffers());
+                assert_eq!(f.nulls(), g.nulls());
+            }
+        }
+        let shown = pretty_format_batches(&fast).unwrap().to_string();
+        assert!(shown.contains("2024-02-29T13:45:30.250") && shown.contains("13:45:30.250"), "{shown}");
+        // the general path allocates the converted columns next to the stream; the rewrite not
+        let weight = |batches: Vec<RecordBatch>| DataFrame::new(Arc::clone(&schema), batches).unwrap().arrow_bytes();
+        assert!(weight(fast) < weight(general));
+    }
+
+    #[test]
+    fn a_value_that_would_overflow_leaves_the_column_to_the_general_path() {
+        let (bytes, rowtype) = (coded_stream(true), coded_rowtype());
+        let mut copy = bytes.clone();
+        let frames = ipc::frames(&copy).unwrap();
+        let asks: Vec<ipc::Ask> = rowtype.iter().map(|c| ask(kind(c))).collect();
+        let untouched = copy.clone();
+        let done = ipc::rewrite(&mut copy, &frames, &asks);
+        assert_eq!(done, vec![vec![false, true, true, true], vec![false, false, true, true]]);
+        assert_ne!(copy, untouched, "the other coded columns are rewritten");
+        let schema = schema(&rowtype, None);
+        let fast = batches_from(bytes.clone(), &rowtype, &schema, true).unwrap_err();
+        let general = batches_from(bytes, &rowtype, &schema, false).unwrap_err();
+        assert_eq!(fast, general);
+        assert!(fast.contains("column `TS`: a timestamp out of range"), "{fast}");
     }
 }
