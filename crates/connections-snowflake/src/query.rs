@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::decode::{arrow_batches, dml_count, json_batch, schema};
 use crate::error::{QUERY_IN_PROGRESS, QUERY_IN_PROGRESS_ASYNC, SnowflakeError};
 use crate::protocol::{Binding, Chunk, Column, QueryData};
-use crate::session::{Session, envelope, now_millis, server_error};
+use crate::session::{Session, envelope, now_millis, read_body, server_error};
 
 /// How many result chunks are downloaded at once; memory holds at most this many chunks
 /// beyond the one being handed over.
@@ -387,7 +387,7 @@ async fn fetch_chunk(
     what: &str,
     url: &str,
     headers: &[(String, String)],
-) -> Result<bytes::Bytes, SnowflakeError> {
+) -> Result<Vec<u8>, SnowflakeError> {
     let mut attempt = 1;
     loop {
         let mut request = session.http().get(url);
@@ -401,7 +401,8 @@ async fn fetch_chunk(
             Ok(response) if !response.status().is_success() => {
                 return Err(SnowflakeError::protocol(what, format!("HTTP {}", response.status())));
             }
-            Ok(response) => response.bytes().await.map_err(|e| SnowflakeError::transport(what, e)),
+            // read into one buffer sized by its `Content-Length`, which then becomes the batches
+            Ok(response) => read_body(response).await.map_err(|e| SnowflakeError::transport(what, e)),
             Err(e) => Err(SnowflakeError::transport(what, e)),
         };
         match result {
@@ -437,7 +438,7 @@ async fn download(
             .map_err(|e| decode_error(format!("a gzipped chunk that cannot be decompressed: {e}")))?;
         plain
     } else {
-        bytes.to_vec()
+        bytes
     };
     let batches = if json {
         let mut text = Vec::with_capacity(bytes.len() + 2);

@@ -423,7 +423,7 @@ const MAX_RESERVE: u64 = 1 << 30;
 
 /// A response's body, read chunk by chunk into one buffer sized by its `Content-Length`: the
 /// body is held once, not as a list of chunks and again as their concatenation.
-async fn read_body(mut response: reqwest::Response) -> reqwest::Result<Vec<u8>> {
+pub(crate) async fn read_body(mut response: reqwest::Response) -> reqwest::Result<Vec<u8>> {
     let announced = response.content_length().unwrap_or(0).min(MAX_RESERVE);
     let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
     while let Some(chunk) = response.chunk().await? {
