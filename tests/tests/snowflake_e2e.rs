@@ -100,6 +100,22 @@ async fn half_a_million_rows_arrive_complete_and_in_order_across_chunks() {
 }
 
 #[tokio::test]
+async fn client_prefetch_threads_bounds_the_chunks_downloaded_at_once() {
+    let Some(proxy) = SnowflakeProxy::from_env(ProxyConfig::default().rows_per_chunk(20_000).first_chunk_rows(10_000))
+    else {
+        return;
+    };
+    let (_p, conn) = open(&proxy, "sf_e2e_prefetch", "client_prefetch_threads = 1").await;
+    proxy.slow_chunks(4, Duration::from_millis(200));
+    let df = conn.query(sequence_sql(90_000)).await.unwrap_or_else(|e| panic!("{}", error_chain(&e)));
+    assert_sequence(df.batches(), 90_000);
+    let counts = proxy.counts();
+    assert_eq!(counts.chunks_served, 4, "{counts:?}");
+    assert_eq!(counts.chunks_slowed, 4, "{counts:?}");
+    assert_eq!(counts.max_chunks_in_flight, 1, "one chunk at a time: {counts:?}");
+}
+
+#[tokio::test]
 async fn query_stream_hands_over_the_chunks_in_order() {
     let Some(proxy) = SnowflakeProxy::from_env(ProxyConfig::default().rows_per_chunk(30_000).first_chunk_rows(10_000))
     else {

@@ -72,6 +72,9 @@ pub struct SnowflakeConfig {
     pub keep_alive: bool,
     /// The time between two heartbeats.
     pub heartbeat: Duration,
+    /// Result chunks downloaded at once (`client_prefetch_threads`, 1 to 10, default 4): the
+    /// bound on a result's memory beyond the batches already handed over.
+    pub prefetch_threads: usize,
     /// Session parameters sent at login.
     pub session_parameters: serde_json::Map<String, serde_json::Value>,
 }
@@ -154,6 +157,7 @@ impl SnowflakeConfig {
             keep_alive: boolean(sources, "client_session_keep_alive")?.unwrap_or(false),
             heartbeat: seconds(sources, "client_session_keep_alive_heartbeat_frequency")?
                 .unwrap_or(Duration::from_secs(3600)),
+            prefetch_threads: prefetch_threads(sources)?,
             session_parameters: session_parameters(sources)?,
             account,
         })
@@ -380,6 +384,27 @@ fn seconds(sources: &Sources, key: &str) -> Result<Option<Duration>> {
     }
 }
 
+/// The default of `client_prefetch_threads`, as in the Python connector.
+pub(crate) const DEFAULT_PREFETCH_THREADS: usize = 4;
+
+/// `client_prefetch_threads`: an integer, clamped to 1..=10 as the Python connector clamps it
+/// (with a warning here).
+fn prefetch_threads(sources: &Sources) -> Result<usize> {
+    const KEY: &str = "client_prefetch_threads";
+    let Some((value, source)) = sources.lookup(KEY) else { return Ok(DEFAULT_PREFETCH_THREADS) };
+    let given = match value {
+        Value::Integer(n) => Some(*n),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    let Some(given) = given else { return Err(sources.expected(KEY, source, "a whole number from 1 to 10", value)) };
+    let used = given.clamp(1, 10);
+    if used != given {
+        tracing::warn!(connection = %sources.name(), given, used, "client_prefetch_threads is clamped to 1..=10");
+    }
+    Ok(usize::try_from(used).unwrap_or(DEFAULT_PREFETCH_THREADS))
+}
+
 fn boolean(sources: &Sources, key: &str) -> Result<Option<bool>> {
     let Some((value, source)) = sources.lookup(key) else { return Ok(None) };
     match value {
@@ -475,6 +500,21 @@ mod tests {
         let err =
             SnowflakeConfig::from_sources(&sources("account = 'a'\nuser = 'u'\npassword = 'p'\nport = 0")).unwrap_err();
         assert!(err.to_string().contains("expected a port number"), "{err}");
+    }
+
+    #[test]
+    fn prefetch_threads_default_clamped_or_refused() {
+        let threads = |extra: &str| {
+            SnowflakeConfig::from_sources(&sources(&format!("account = 'a'\nuser = 'u'\npassword = 'p'\n{extra}")))
+                .map(|c| c.prefetch_threads)
+        };
+        assert_eq!(threads("").unwrap(), DEFAULT_PREFETCH_THREADS);
+        assert_eq!(threads("client_prefetch_threads = 2").unwrap(), 2);
+        assert_eq!(threads("client_prefetch_threads = '7'").unwrap(), 7);
+        assert_eq!(threads("client_prefetch_threads = 32").unwrap(), 10);
+        assert_eq!(threads("client_prefetch_threads = 0").unwrap(), 1);
+        let err = threads("client_prefetch_threads = 'many'").unwrap_err().to_string();
+        assert!(err.contains("client_prefetch_threads") && err.contains("a whole number from 1 to 10"), "{err}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use connections_core::{
 use crate::config::SnowflakeConfig;
 use crate::error::SnowflakeError;
 use crate::protocol::Binding;
-use crate::query::{BatchStream, CHUNK_PARALLELISM, QueryResult, run, run_statements};
+use crate::query::{BatchStream, QueryResult, run, run_statements};
 use crate::session::Session;
 
 /// The raw client of a Snowflake connection: its logged-in session.
@@ -38,7 +38,7 @@ impl SnowflakeClient {
     pub async fn run(&self, sql: &str, bindings: &[(String, Binding)]) -> Result<QueryResult> {
         let timeout = self.session.config().query_timeout;
         let answer = run(&self.session, sql, bindings, timeout).await?;
-        Ok(answer.collect(Arc::clone(&self.session), CHUNK_PARALLELISM).await?)
+        Ok(answer.collect(Arc::clone(&self.session)).await?)
     }
 }
 
@@ -100,7 +100,7 @@ impl SnowflakeConnection {
         let result = async {
             let mut results = Vec::new();
             for answer in run_statements(session, sql, count, session.config().query_timeout).await? {
-                results.push(answer.collect(Arc::clone(session), CHUNK_PARALLELISM).await?);
+                results.push(answer.collect(Arc::clone(session)).await?);
             }
             Ok::<_, crate::SnowflakeError>(results)
         }
@@ -131,7 +131,7 @@ impl SnowflakeConnection {
         let timeout = client.session.config().query_timeout;
         let answer = run(&client.session, sql, bindings, timeout).await.map_err(Error::from);
         let answer = self.finish(answer)?;
-        Ok(BatchStream::new(answer, Arc::clone(&client.session), CHUNK_PARALLELISM))
+        Ok(BatchStream::new(answer, Arc::clone(&client.session)))
     }
 
     /// The raw client: the logged-in session.

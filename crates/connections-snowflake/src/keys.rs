@@ -55,6 +55,9 @@ connections_core::config_keys! {
         ClientSessionKeepAlive = "client_session_keep_alive",
         /// `client_session_keep_alive_heartbeat_frequency`: seconds between heartbeats (default 3600).
         ClientSessionKeepAliveHeartbeatFrequency = "client_session_keep_alive_heartbeat_frequency",
+        /// `client_prefetch_threads`: result chunks downloaded at once (default 4; 1 to 10, as
+        /// the Python connector clamps it).
+        ClientPrefetchThreads = "client_prefetch_threads",
         /// `session_parameters`: a table of session parameters (`QUERY_TAG`, `TIMEZONE`, ...).
         SessionParameters = "session_parameters",
         /// `connection_name`: the connection of the connector's own files to read.

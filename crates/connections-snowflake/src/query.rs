@@ -18,10 +18,6 @@ use crate::error::{QUERY_IN_PROGRESS, QUERY_IN_PROGRESS_ASYNC, SnowflakeError};
 use crate::protocol::{Binding, Chunk, Column, QueryData};
 use crate::session::{Session, envelope, now_millis, read_body, server_error};
 
-/// How many result chunks are downloaded at once; memory holds at most this many chunks
-/// beyond the one being handed over.
-pub(crate) const CHUNK_PARALLELISM: usize = 4;
-
 /// The result of a statement: its rows, its query id, and for DML the rows it changed.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -323,12 +319,11 @@ impl Answer {
         &self.schema
     }
 
-    /// The batches in order: the inline part, then the chunks, downloaded `parallel` at a time.
-    pub(crate) fn into_stream(
-        self,
-        session: Arc<Session>,
-        parallel: usize,
-    ) -> BoxStream<'static, Result<RecordBatch, SnowflakeError>> {
+    /// The batches in order: the inline part, then the chunks, downloaded
+    /// `client_prefetch_threads` at a time; memory holds at most that many chunks beyond the
+    /// batches handed over.
+    pub(crate) fn into_stream(self, session: Arc<Session>) -> BoxStream<'static, Result<RecordBatch, SnowflakeError>> {
+        let parallel = session.config().prefetch_threads;
         let Answer { data, schema, first } = self;
         let headers = chunk_headers(&data);
         let rowtype = Arc::new(data.rowtype.clone());
@@ -347,12 +342,12 @@ impl Answer {
     }
 
     /// The whole result, read into memory.
-    pub(crate) async fn collect(self, session: Arc<Session>, parallel: usize) -> Result<QueryResult, SnowflakeError> {
+    pub(crate) async fn collect(self, session: Arc<Session>) -> Result<QueryResult, SnowflakeError> {
         let query_id = self.data.query_id.clone();
         let is_dml = self.data.is_dml();
         let schema = Arc::clone(&self.schema);
         let mut batches = Vec::new();
-        let mut stream = self.into_stream(session, parallel);
+        let mut stream = self.into_stream(session);
         while let Some(batch) = stream.next().await {
             batches.push(batch?);
         }
@@ -469,10 +464,10 @@ pub struct BatchStream {
 }
 
 impl BatchStream {
-    pub(crate) fn new(answer: Answer, session: Arc<Session>, parallel: usize) -> Self {
+    pub(crate) fn new(answer: Answer, session: Arc<Session>) -> Self {
         let schema = Arc::clone(answer.schema());
         let query_id = answer.query_id().map(str::to_owned);
-        Self { schema, query_id, inner: answer.into_stream(session, parallel) }
+        Self { schema, query_id, inner: answer.into_stream(session) }
     }
 
     /// The result's schema (known before the first batch, also for an empty result).

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 
 use crate::config::SnowflakeConfig;
 use crate::protocol::Binding;
-use crate::query::{CHUNK_PARALLELISM, run};
+use crate::query::run;
 use crate::session::Session;
 use crate::sources::{Source, Sources};
 
@@ -205,12 +205,7 @@ async fn chunks_arrive_in_order_with_their_headers_while_downloaded_in_parallel(
     })
     .await;
     let session = server.session("").await;
-    let result = run(&session, "select n", &[], None)
-        .await
-        .unwrap()
-        .collect(Arc::clone(&session), CHUNK_PARALLELISM)
-        .await
-        .unwrap();
+    let result = run(&session, "select n", &[], None).await.unwrap().collect(Arc::clone(&session)).await.unwrap();
     assert_eq!(numbers(&result.frame), (0..2005).collect::<Vec<_>>());
     assert_eq!(result.query_id.as_deref(), Some("q-chunks"));
     let chunk = &server.requests("/chunk/2")[0];
@@ -242,7 +237,7 @@ async fn json_chunks_give_the_same_arrow() {
     })
     .await;
     let session = server.session("").await;
-    let result = run(&session, "select n", &[], None).await.unwrap().collect(Arc::clone(&session), 2).await.unwrap();
+    let result = run(&session, "select n", &[], None).await.unwrap().collect(Arc::clone(&session)).await.unwrap();
     assert_eq!(numbers(&result.frame), [0, 1, 2, 3]);
     assert_eq!(server.requests("/chunk/1")[0].header("x-custom"), Some("h"));
 }
@@ -262,7 +257,7 @@ async fn long_queries_are_polled_until_done() {
     })
     .await;
     let session = server.session("").await;
-    let result = run(&session, "select 42", &[], None).await.unwrap().collect(Arc::clone(&session), 1).await.unwrap();
+    let result = run(&session, "select 42", &[], None).await.unwrap().collect(Arc::clone(&session)).await.unwrap();
     assert_eq!(numbers(&result.frame), [42]);
     assert_eq!(server.requests("/queries/q-slow/result").len(), 3);
     assert!(server.requests("/queries/q-slow/result").iter().all(|r| r.method == "GET"));
@@ -285,7 +280,7 @@ async fn an_expired_session_is_renewed_and_the_query_sent_again() {
     .await;
     let session = server.session("").await;
     let result = run(&session, "select 1", &[("1".into(), Binding::Int(1))], None).await.unwrap();
-    assert_eq!(numbers(&result.collect(Arc::clone(&session), 1).await.unwrap().frame), [1]);
+    assert_eq!(numbers(&result.collect(Arc::clone(&session)).await.unwrap().frame), [1]);
     let renew = &server.requests("/session/token-request")[0];
     assert_eq!(renew.header("authorization"), Some("Snowflake Token=\"master-1\""));
     assert!(renew.body.contains("t-old") && renew.body.contains("RENEW"));
@@ -307,7 +302,7 @@ async fn a_session_token_about_to_expire_is_renewed_before_use() {
     })
     .await;
     let session = server.session("").await;
-    let result = run(&session, "select 1", &[], None).await.unwrap().collect(Arc::clone(&session), 1).await.unwrap();
+    let result = run(&session, "select 1", &[], None).await.unwrap().collect(Arc::clone(&session)).await.unwrap();
     assert_eq!(result.frame.num_rows(), 0);
     assert_eq!(result.frame.schema().fields().len(), 1, "an empty result keeps its schema");
     let query = &server.requests("/queries/v1/query-request")[0];
@@ -425,7 +420,7 @@ async fn several_statements_give_one_result_each_in_order() {
         crate::query::run_statements(&session, "select 1; select 2 union all select 3", 2, None).await.unwrap();
     let mut frames = Vec::new();
     for answer in answers {
-        frames.push(answer.collect(Arc::clone(&session), 1).await.unwrap());
+        frames.push(answer.collect(Arc::clone(&session)).await.unwrap());
     }
     assert_eq!(frames.iter().map(|r| numbers(&r.frame)).collect::<Vec<_>>(), [vec![1], vec![2, 3]]);
     assert_eq!(frames[1].query_id.as_deref(), Some("q-b"));

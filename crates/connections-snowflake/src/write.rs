@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::connection::SnowflakeConnection;
 use crate::error::SnowflakeError;
-use crate::query::{CHUNK_PARALLELISM, WriteOptions, WriteResult, run_bound};
+use crate::query::{WriteOptions, WriteResult, run_bound};
 
 /// Rows per INSERT when `chunk_size` is not given.
 const DEFAULT_CHUNK_SIZE: usize = 16_384;
@@ -159,7 +159,7 @@ impl SnowflakeConnection {
                     run_bound(&session, insert.clone(), Some(Value::Object(bindings)), session.config().query_timeout)
                         .await;
                 let result = match answer {
-                    Ok(answer) => answer.collect(Arc::clone(&session), CHUNK_PARALLELISM).await,
+                    Ok(answer) => answer.collect(Arc::clone(&session)).await,
                     Err(error) => Err(error),
                 };
                 let result =
