@@ -38,6 +38,10 @@ mod ipc;
 /// The canonical Arrow extension name on VARIANT, OBJECT and ARRAY columns (JSON text).
 pub const JSON_EXTENSION: &str = "arrow.json";
 
+/// Said of a NUMBER(p, 0) value that does not fit in an `Int64`.
+const BEYOND_INT64: &str = ": a NUMBER with scale 0 becomes Int64, and this value does not fit in 64 bits; \
+                            select it with a scale (`n::number(38, 1)`, a Decimal128) or as text (`n::varchar`)";
+
 /// What a column becomes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -234,6 +238,7 @@ fn convert(kind: Kind, array: &ArrayRef, rewritten: bool) -> Result<ArrayRef, St
             Ok(timestamps(&struct_timestamps(array.as_struct(), scale, rewritten)?, &target))
         }
         _ if array.data_type() == &target => Ok(Arc::clone(array)),
+        Kind::Int => cast(array, &target).map_err(|e| format!("{e}{BEYOND_INT64}")),
         _ => cast(array, &target),
     }
 }
@@ -322,7 +327,12 @@ fn json_column(kind: Kind, cells: &[Option<String>]) -> Result<ArrayRef, String>
         Kind::Int => {
             let mut b = Int64Builder::with_capacity(cells.len());
             for cell in cells {
-                b.append_option(cell.as_deref().map(|s| s.trim().parse::<i64>().map_err(|_| bad(s))).transpose()?);
+                let int = |s: &str| match s.trim().parse::<i64>() {
+                    Ok(n) => Ok(n),
+                    Err(_) if s.trim().parse::<i128>().is_ok() => Err(format!("`{s}` is out of range{BEYOND_INT64}")),
+                    Err(_) => Err(bad(s)),
+                };
+                b.append_option(cell.as_deref().map(int).transpose()?);
             }
             Arc::new(b.finish())
         }
@@ -612,5 +622,27 @@ mod tests {
         let general = batches_from(bytes, &rowtype, &schema, false).unwrap_err();
         assert_eq!(fast, general);
         assert!(fast.contains("column `TS`: a timestamp out of range"), "{fast}");
+    }
+
+    #[test]
+    fn a_number_beyond_64_bits_says_how_to_select_it() {
+        use connections_core::arrow::array::Decimal128Array;
+        let rowtype = vec![col("BIG", "fixed", 38, 0)];
+        let schema = schema(&rowtype, None);
+        let json = json_batch(&[vec![json!("123456789012345678901234567890")]], &rowtype, &schema).unwrap_err();
+        let decimals: ArrayRef = Arc::new(
+            Decimal128Array::from(vec![123_456_789_012_345_678_901_234_567_890_i128])
+                .with_precision_and_scale(38, 0)
+                .unwrap(),
+        );
+        let arrow = convert(Kind::Int, &decimals, false).unwrap_err();
+        for err in [json, arrow] {
+            assert!(err.contains("does not fit in 64 bits") && err.contains("n::number(38, 1)"), "{err}");
+        }
+        // a NUMBER(38, 0) sent as Decimal128 with values that fit is read as Int64
+        let fits: ArrayRef =
+            Arc::new(Decimal128Array::from(vec![Some(-7_i128), None]).with_precision_and_scale(38, 0).unwrap());
+        let ints = convert(Kind::Int, &fits, false).unwrap();
+        assert_eq!(ints.as_primitive::<Int64Type>(), &Int64Array::from(vec![Some(-7), None]));
     }
 }

@@ -163,9 +163,10 @@ struct Node {
 }
 
 impl Node {
-    /// The validity bitmap, when the reader would use one.
+    /// The validity bitmap, when the reader would use one (the first buffer of every layout
+    /// that has one).
     fn validity(&self) -> Option<Range<usize>> {
-        (self.nulls > 0).then(|| self.buffers[0].clone())
+        self.buffers.first().filter(|_| self.nulls > 0).cloned()
     }
 }
 
