@@ -178,7 +178,13 @@ impl Sink {
     pub(crate) fn finish(mut self, schema_if_empty: Option<&SchemaRef>) -> Result<Option<String>> {
         if matches!(self.state, State::Pending) {
             match schema_if_empty {
-                Some(schema) => self.start(schema)?,
+                Some(schema) => {
+                    self.start(schema)?;
+                    if let State::Csv(w) = &mut self.state {
+                        // the header row, as for a result with rows
+                        w.write(&RecordBatch::new_empty(schema.clone()))?;
+                    }
+                }
                 None if self.format == Format::Json => {
                     // no batch and no schema: still a valid, empty document
                     self.start(&SchemaRef::new(connections::arrow::datatypes::Schema::empty()))?;

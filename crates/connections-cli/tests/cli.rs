@@ -348,3 +348,26 @@ fn a_terminal_gets_a_spinner_unless_quiet() {
     let quiet = on_terminal("-q");
     assert!(!quiet.contains('\u{1b}') && !quiet.contains("rows"), "-q drew something: {quiet:?}");
 }
+
+/// Type `snowflake` against the emulator (`CONNECTIONS_TEST_SNOWFLAKE_URL`): the result is
+/// streamed (the debug log says which path served), an empty result keeps its columns, and
+/// `:name` parameters are bound on the server.
+#[test]
+fn snowflake_results_stream_with_their_schema_and_bound_parameters() {
+    let Some(url) = common::server_url("CONNECTIONS_TEST_SNOWFLAKE_URL") else { return };
+    let (host, port) = url.trim_end_matches('/').trim_start_matches("http://").rsplit_once(':').expect("host:port");
+    let project = Project::new();
+    project.secrets(&format!(
+        "[connections.sf]\ntype = \"snowflake\"\naccount = \"fakesnow\"\nuser = \"fake\"\npassword = \"{PLANTED}\"\n\
+         host = \"{host}\"\nport = {port}\nprotocol = \"http\"\n"
+    ));
+    let sql = "select n, 'row ' || n as s from (select seq4() as n from table(generator(rowcount => 5))) \
+               where n >= :low order by n";
+    let run = project.ok(&["-vv", "query", "sf", sql, "--param", "low=3", "-f", "csv"]);
+    assert_eq!(run.stdout, "N,S\n3,row 3\n4,row 4\n", "{}", run.stderr);
+    assert!(run.stderr.contains("streaming the result"), "not the streamed path:\n{}", run.stderr);
+    assert!(!run.stderr.contains(PLANTED) && !run.stdout.contains(PLANTED));
+    // no rows: the header still names the columns
+    let run = project.ok(&["query", "sf", sql, "--param", "low=99", "-f", "csv"]);
+    assert_eq!(run.stdout, "N,S\n");
+}

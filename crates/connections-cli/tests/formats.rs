@@ -101,6 +101,7 @@ fn sqlite_every_format_round_trips() {
     assert_eq!((parsed.num_rows(), parsed.num_columns()), (0, 4));
     assert!(run.stderr.contains("0 rows in "), "{}", run.stderr);
     assert_eq!(project.ok(&["query", "pets_db", empty, "-f", "json"]).stdout, "[]\n");
+    assert_eq!(project.ok(&["query", "pets_db", empty, "-f", "csv"]).stdout, "id,name,owner,weight\n");
 }
 
 #[test]

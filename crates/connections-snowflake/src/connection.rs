@@ -134,6 +134,33 @@ impl SnowflakeConnection {
         Ok(BatchStream::new(answer, Arc::clone(&client.session)))
     }
 
+    /// [`query_stream`](Self::query_stream) with the parameters the query builder takes
+    /// (`query(sql).param(name, value)`): names for `:name` placeholders, `1`, `2`, ... for `?`.
+    ///
+    /// ```no_run
+    /// # async fn demo(conn: &connections_snowflake::SnowflakeConnection) -> connections_core::Result<()> {
+    /// use futures_util::StreamExt as _;
+    /// let mut stream = conn.query_stream_with("select * from pets where owner = :owner", [("owner", "Jerry")]).await?;
+    /// let columns = stream.schema().fields().len(); // known before the first batch
+    /// while let Some(batch) = stream.next().await {
+    ///     println!("{} rows of {columns} columns", batch?.num_rows());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn query_stream_with<I, K, V>(&self, sql: &str, params: I) -> Result<BatchStream>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<Param>,
+    {
+        let bindings = params
+            .into_iter()
+            .map(|(name, value)| Binding::from_param(&name.into(), &value.into()))
+            .collect::<std::result::Result<Vec<_>, String>>()
+            .map_err(|reason| Error::InvalidArgument { argument: "params", reason })?;
+        self.query_stream(sql, &bindings).await
+    }
+
     /// The raw client: the logged-in session.
     pub async fn session(&self) -> Result<Arc<Session>> {
         Ok(Arc::clone(&self.core.raw().await?.session))

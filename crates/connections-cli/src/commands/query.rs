@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use connections::SqlConnection;
+use connections::snowflake::SnowflakeConnection;
 use futures_util::StreamExt as _;
 
 use crate::cli::QueryArgs;
@@ -22,6 +23,7 @@ pub(crate) async fn run(args: QueryArgs, quiet: bool) -> Result<()> {
     let empty_schema = if let Ok(sql) = conn.downcast::<SqlConnection>() {
         // streamed and uncached: a result larger than memory goes straight through
         let mut stream = sql.query_stream_with(&args.sql, args.params.clone(), BATCH_ROWS).await?;
+        tracing::debug!("streaming the result");
         let mut batches = 0_u64;
         while let Some(batch) = stream.next().await {
             sink.write(&batch?)?;
@@ -36,6 +38,16 @@ pub(crate) async fn run(args: QueryArgs, quiet: bool) -> Result<()> {
         } else {
             None
         }
+    } else if let Ok(snowflake) = conn.downcast::<SnowflakeConnection>() {
+        // streamed and uncached, a few chunks in memory at a time; the schema comes first
+        let mut stream = snowflake.query_stream_with(&args.sql, args.params.clone()).await?;
+        tracing::debug!("streaming the result");
+        let schema = stream.schema().clone();
+        while let Some(batch) = stream.next().await {
+            sink.write(&batch?)?;
+            progress.rows(sink.rows());
+        }
+        Some(schema)
     } else {
         let frame = conn.query(args.sql.as_str()).params(args.params.clone()).await?;
         for batch in frame.batches() {
