@@ -608,3 +608,26 @@ async fn sqlite_types_changing_mid_result_agree_across_batches() {
     let cause = agreed_error(&conn, "select s from t where id in (0, 1, 7) order by id").await;
     assert!(cause.starts_with("column `s`, row 2: "), "{cause}");
 }
+
+#[tokio::test]
+async fn a_stream_knows_its_schema_at_the_end_even_without_rows() {
+    use futures_util::StreamExt as _;
+    let conn = connections::connection("stream_schema")
+        .with_type("sql")
+        .option("url", "sqlite://")
+        .open_as::<SqlConnection>()
+        .await
+        .unwrap();
+    let mut empty = conn.query_stream("select 1 as n, 'x' as s where 0", 10).await.unwrap();
+    assert!(empty.schema().is_none(), "not known before the stream has run");
+    assert!(empty.next().await.is_none());
+    let names: Vec<String> = empty.schema().unwrap().fields().iter().map(|f| f.name().clone()).collect();
+    assert_eq!(names, ["n", "s"]);
+    let mut rows = conn.query_stream("select 1 as n union all select 2", 1).await.unwrap();
+    let first = rows.next().await.unwrap().unwrap();
+    assert_eq!(rows.schema(), Some(&first.schema()));
+    let mut failed = conn.query_stream("select * from nowhere", 10).await.unwrap();
+    assert!(failed.next().await.unwrap().is_err());
+    assert!(failed.next().await.is_none());
+    assert!(failed.schema().is_none(), "a failed statement has no schema");
+}

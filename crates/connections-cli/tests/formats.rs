@@ -198,3 +198,20 @@ fn postgres_every_format_round_trips() {
 fn mariadb_every_format_round_trips() {
     server_round_trip("CONNECTIONS_TEST_MYSQL_URL", false);
 }
+
+/// A query with an empty result runs once: its columns come from the stream, not from running
+/// it again (PostgreSQL, where a query can change data and still return no rows).
+#[test]
+fn an_empty_result_is_not_queried_twice_for_its_columns() {
+    let Some(url) = server_url("CONNECTIONS_TEST_POSTGRES_URL") else { return };
+    let project = Project::new();
+    project.secrets(&format!("[connections.db]\ntype = \"sql\"\nurl = \"{url}\"\n"));
+    let table = unique_table("cli_once");
+    project.ok(&["execute", "db", &format!("create table {table} (id bigint)")]);
+    let sql = format!("with added as (insert into {table} values (1) returning id) select id from added where false");
+    let run = project.ok(&["query", "db", &sql, "-f", "csv"]);
+    assert_eq!(run.stdout, "id\n");
+    let count = project.ok(&["query", "db", &format!("select count(*) as n from {table}"), "-f", "csv"]);
+    assert_eq!(count.stdout, "n\n1\n", "the insert ran once");
+    project.ok(&["execute", "db", &format!("drop table {table}")]);
+}

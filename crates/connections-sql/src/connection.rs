@@ -4,11 +4,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use connections_core::arrow::datatypes::SchemaRef;
 use connections_core::arrow::record_batch::RecordBatch;
 use connections_core::{
     BaseConnection, ConnectParams, ConnectionCore, DataFrame, Param, Query, QueryBuilder, QueryRequest, Result,
     async_trait,
 };
+use futures_util::Stream as _;
 
 use crate::options::SqlConfig;
 use crate::pool::SqlPool;
@@ -103,7 +105,8 @@ impl SqlConnection {
     {
         let params = crate::named(params);
         let pool = self.core.raw().await?;
-        Ok(BatchStream { rx: pool.stream(sql.into(), params, batch_size.max(1)) })
+        let (rx, schema_rx) = pool.stream(sql.into(), params, batch_size.max(1));
+        Ok(BatchStream { rx, schema_rx, schema: None })
     }
 
     /// The raw client: the sqlx pool, for everything this crate does not wrap.
@@ -129,12 +132,37 @@ impl Query for SqlConnection {
 #[derive(Debug)]
 pub struct BatchStream {
     rx: tokio::sync::mpsc::Receiver<Result<RecordBatch>>,
+    schema_rx: tokio::sync::oneshot::Receiver<SchemaRef>,
+    schema: Option<SchemaRef>,
 }
 
 impl BatchStream {
     /// The next batch, or `None` at the end.
     pub async fn next_batch(&mut self) -> Option<Result<RecordBatch>> {
-        self.rx.recv().await
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    /// The result's schema: known from the first batch on, and once the stream has ended, also
+    /// for a result without rows (the columns the statement declares). `None` before either,
+    /// and after a failed statement.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> connections_core::Result<()> {
+    /// use futures_util::StreamExt as _;
+    /// let conn = connections_core::connection("mem")
+    ///     .with_type("sql")
+    ///     .option("url", "sqlite://")
+    ///     .open_as::<connections_sql::SqlConnection>()
+    ///     .await?;
+    /// let mut stream = conn.query_stream("select 1 as n, 'x' as s where 0", 100).await?;
+    /// assert!(stream.next().await.is_none());
+    /// let schema = stream.schema().expect("known at the end");
+    /// assert_eq!(schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>(), ["n", "s"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn schema(&self) -> Option<&SchemaRef> {
+        self.schema.as_ref()
     }
 }
 
@@ -142,7 +170,14 @@ impl futures_util::Stream for BatchStream {
     type Item = Result<RecordBatch>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
+        let next = self.rx.poll_recv(cx);
+        match &next {
+            Poll::Ready(Some(Ok(batch))) if self.schema.is_none() => self.schema = Some(batch.schema()),
+            // the producer sent the schema before it let go of the batch channel
+            Poll::Ready(None) if self.schema.is_none() => self.schema = self.schema_rx.try_recv().ok(),
+            _ => {}
+        }
+        next
     }
 }
 

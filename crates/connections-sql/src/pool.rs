@@ -358,21 +358,25 @@ impl SqlPool {
         Ok(crate::session::SqlSession::new(tx, Arc::clone(self)))
     }
 
-    /// Streams a query's result in batches of `batch_size` rows from a task of its own.
+    /// Streams a query's result in batches of `batch_size` rows from a task of its own; the
+    /// result's schema follows the last batch (the schema of an empty result too).
     pub(crate) fn stream(
         self: &Arc<Self>,
         sql: Arc<str>,
         params: Vec<(String, Param)>,
         batch_size: usize,
-    ) -> tokio::sync::mpsc::Receiver<Result<RecordBatch>> {
+    ) -> (tokio::sync::mpsc::Receiver<Result<RecordBatch>>, tokio::sync::oneshot::Receiver<SchemaRef>) {
         let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let (schema_tx, schema_rx) = tokio::sync::oneshot::channel();
         let pool = Arc::clone(self);
         tokio::spawn(async move {
-            if let Err(error) = pool.fetch(&sql, &params, batch_size, &mut Sink::Channel(&tx)).await {
-                let _ = tx.send(Err(pool.named(error))).await; // the receiver may be gone: nothing to tell
+            match pool.fetch(&sql, &params, batch_size, &mut Sink::Channel(&tx)).await {
+                // sent before `tx` is dropped: there when the batches have ended
+                Ok(schema) => drop(schema_tx.send(schema)),
+                Err(error) => drop(tx.send(Err(pool.named(error))).await), // the receiver may be gone
             }
         });
-        rx
+        (rx, schema_rx)
     }
 }
 

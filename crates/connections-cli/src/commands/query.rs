@@ -31,10 +31,8 @@ pub(crate) async fn run(args: QueryArgs, quiet: bool) -> Result<()> {
             progress.rows(sink.rows());
         }
         if batches == 0 {
-            // an empty result may come without its schema: the columns of an empty result are
-            // cheap to ask for through the frame path
-            let frame = sql.query(args.sql.as_str()).params(args.params.clone()).await?;
-            Some(frame.schema().clone())
+            // an empty result: the stream knows its columns once it has ended
+            stream.schema().cloned()
         } else {
             None
         }
