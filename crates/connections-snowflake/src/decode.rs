@@ -253,7 +253,8 @@ fn scale_values(values: &Int64Array, factor: i64) -> Result<Int64Array, String> 
 
 /// Snowflake's timestamp structs: `{epoch (seconds), fraction (nanoseconds)[, timezone]}`, or
 /// `{epoch (scaled by 10^scale), timezone}` for TIMESTAMP_TZ with a scale of 3 or less.
-/// `combined`: `epoch` already holds the values and `fraction` only counts for the nulls.
+/// `combined`: `epoch` already holds the values ([`ipc::rewrite`]), and `fraction` only counts
+/// for the nulls.
 fn struct_timestamps(array: &StructArray, scale: u32, combined: bool) -> Result<Int64Array, String> {
     use connections_core::arrow::buffer::NullBuffer;
     let unit_digits = unit_digits(timestamp_unit(scale));
@@ -279,7 +280,10 @@ fn struct_timestamps(array: &StructArray, scale: u32, combined: bool) -> Result<
                 .ok_or_else(out_of_range)
         })
     } else {
-        let factor = 10_i64.pow(unit_digits.saturating_sub(scale));
+        let factor = if combined { 1 } else { 10_i64.pow(unit_digits.saturating_sub(scale)) };
+        if factor == 1 {
+            return Ok(epoch);
+        }
         epoch.try_unary(|e| e.checked_mul(factor).ok_or_else(out_of_range))
     };
     values.map_err(|_| "a timestamp out of range".to_owned())
@@ -525,19 +529,23 @@ mod tests {
     }
 
     /// A Snowflake-shaped IPC stream: text, a `{epoch, fraction}` timestamp struct, an Int64
-    /// TIME(3) and an Int64 TIMESTAMP_LTZ(2), in two batches, with nulls of every kind and a
-    /// null struct row whose `epoch` would overflow if it were computed.
+    /// TIME(3), an Int64 TIMESTAMP_LTZ(2) and a `{epoch, timezone}` TIMESTAMP_TZ(2), in two
+    /// batches, with nulls of every kind and null struct rows whose `epoch` would overflow if it
+    /// were computed.
     fn coded_stream(overflow_in_valid_row: bool) -> Vec<u8> {
         use connections_core::arrow::array::{Int32Array, StringArray};
         use connections_core::arrow::buffer::NullBuffer;
         use connections_core::arrow::ipc::writer::StreamWriter;
         let members = vec![Field::new("epoch", DataType::Int64, true), Field::new("fraction", DataType::Int32, true)];
         let ts_type = DataType::Struct(members.clone().into());
+        let tz_members =
+            vec![Field::new("epoch", DataType::Int64, true), Field::new("timezone", DataType::Int32, true)];
         let schema = Arc::new(Schema::new(vec![
             Field::new("N", DataType::Utf8, true),
             Field::new("TS", ts_type, true),
             Field::new("T", DataType::Int64, true),
             Field::new("TS2", DataType::Int64, true),
+            Field::new("TZ", DataType::Struct(tz_members.clone().into()), true),
         ]));
         let batch = |base: i64, last_epoch: i64| {
             let epochs = Int64Array::from(vec![Some(base), Some(i64::MAX), None, Some(-base), Some(last_epoch)]);
@@ -548,6 +556,16 @@ mod tests {
                 Some(NullBuffer::from(vec![true, false, true, true, true])),
             )
             .unwrap();
+            let tz = StructArray::try_new(
+                tz_members.clone().into(),
+                vec![
+                    Arc::new(Int64Array::from(vec![Some(170_921_433_025), Some(i64::MAX), None, Some(-5), Some(1)]))
+                        as ArrayRef,
+                    Arc::new(Int32Array::from(vec![Some(1500), Some(1440), None, Some(1380), Some(1440)])),
+                ],
+                Some(NullBuffer::from(vec![true, false, true, true, true])),
+            )
+            .unwrap();
             RecordBatch::try_new(
                 Arc::clone(&schema),
                 vec![
@@ -555,6 +573,7 @@ mod tests {
                     Arc::new(ts),
                     Arc::new(Int64Array::from(vec![Some(49_530_250), None, Some(0), Some(1), Some(86_399_999)])),
                     Arc::new(Int64Array::from(vec![Some(170_921_433_025), Some(-1), None, Some(0), Some(7)])),
+                    Arc::new(tz),
                 ],
             )
             .unwrap()
@@ -575,6 +594,7 @@ mod tests {
             col("TS", "timestamp_ntz", 0, 9),
             col("T", "time", 0, 3),
             col("TS2", "timestamp_ltz", 0, 2),
+            col("TZ", "timestamp_tz", 0, 2),
         ]
     }
 
@@ -588,7 +608,7 @@ mod tests {
         let mut copy = bytes.clone();
         let frames = ipc::frames(&copy).unwrap();
         let asks: Vec<ipc::Ask> = rowtype.iter().map(|c| ask(kind(c))).collect();
-        assert_eq!(ipc::rewrite(&mut copy, &frames, &asks), vec![vec![false, true, true, true]; 2]);
+        assert_eq!(ipc::rewrite(&mut copy, &frames, &asks), vec![vec![false, true, true, true, true]; 2]);
 
         let fast = batches_from(bytes.clone(), &rowtype, &schema, true).unwrap();
         let general = batches_from(bytes, &rowtype, &schema, false).unwrap();
@@ -600,6 +620,8 @@ mod tests {
                 assert_eq!(f.nulls(), g.nulls());
             }
         }
+        let tz = fast[0].column(4).as_primitive::<TimestampMillisecondType>();
+        assert_eq!((tz.value(0), tz.is_null(1), tz.value(3)), (1_709_214_330_250, true, -50));
         let shown = pretty_format_batches(&fast).unwrap().to_string();
         assert!(shown.contains("2024-02-29T13:45:30.250") && shown.contains("13:45:30.250"), "{shown}");
         // the general path allocates the converted columns next to the stream; the rewrite not
@@ -615,7 +637,7 @@ mod tests {
         let asks: Vec<ipc::Ask> = rowtype.iter().map(|c| ask(kind(c))).collect();
         let untouched = copy.clone();
         let done = ipc::rewrite(&mut copy, &frames, &asks);
-        assert_eq!(done, vec![vec![false, true, true, true], vec![false, false, true, true]]);
+        assert_eq!(done, vec![vec![false, true, true, true, true], vec![false, false, true, true, true]]);
         assert_ne!(copy, untouched, "the other coded columns are rewritten");
         let schema = schema(&rowtype, None);
         let fast = batches_from(bytes.clone(), &rowtype, &schema, true).unwrap_err();

@@ -114,8 +114,8 @@ pub(super) enum Ask {
     /// Nothing.
     Keep,
     /// A timestamp: a `{epoch: Int64, fraction: Int32}` struct becomes
-    /// `epoch * per_second + fraction / divisor`, written over `epoch`; an `Int64` column is
-    /// scaled by `factor` (both checked).
+    /// `epoch * per_second + fraction / divisor`, written over `epoch`; the `epoch` of a struct
+    /// without `fraction`, or an `Int64` column, is scaled by `factor` (all checked).
     Timestamp { per_second: i64, divisor: i64, factor: i64 },
     /// An `Int64` column: every value times `factor` (checked).
     Scale { factor: i64 },
@@ -279,13 +279,19 @@ impl Plan {
             ranges.iter().all(|r| r.len() >= bitmap).then_some(ranges)
         };
         match (ask, data_type) {
-            (Ask::Timestamp { per_second, divisor, .. }, DataType::Struct(members)) => {
+            (Ask::Timestamp { per_second, divisor, factor }, DataType::Struct(members)) => {
                 let member = |name: &str, data_type: DataType, width: usize| {
                     let at = members.iter().position(|m| m.name() == name && m.data_type() == &data_type)?;
                     let node = &layout.children.get(at)?.node;
                     (node.rows == rows && node.buffers[1].len() >= rows * width).then_some(node)
                 };
                 let epoch = member("epoch", DataType::Int64, 8)?;
+                if !members.iter().any(|m| m.name() == "fraction") {
+                    // `{epoch (scaled by 10^scale), timezone}`: TIMESTAMP_TZ with a scale of 3 or less
+                    let values = epoch.buffers[1].start..epoch.buffers[1].start + rows * 8;
+                    let validity = validity(&[&layout.node, epoch])?;
+                    return (factor != 1).then_some(Self::Scale { rows, values, validity, factor });
+                }
                 let fraction = member("fraction", DataType::Int32, 4)?;
                 Some(Self::Combine {
                     rows,
