@@ -667,4 +667,18 @@ mod tests {
         let ints = convert(Kind::Int, &fits, false).unwrap();
         assert_eq!(ints.as_primitive::<Int64Type>(), &Int64Array::from(vec![Some(-7), None]));
     }
+
+    #[test]
+    fn a_cut_stream_is_an_error_wherever_it_is_cut() {
+        let (bytes, rowtype) = (coded_stream(false), coded_rowtype());
+        let schema = schema(&rowtype, None);
+        let whole = batches_from(bytes.clone(), &rowtype, &schema, true).unwrap();
+        assert_eq!(whole.iter().map(RecordBatch::num_rows).sum::<usize>(), 10);
+        for cut in (1..bytes.len() - 8).step_by(7) {
+            // never a panic, and never a part of the result passed off as the whole
+            if let Ok(batches) = batches_from(bytes[..cut].to_vec(), &rowtype, &schema, true) {
+                assert!(batches.iter().map(RecordBatch::num_rows).sum::<usize>() < 10, "cut at {cut}");
+            }
+        }
+    }
 }

@@ -52,11 +52,9 @@ pub(super) fn frames(data: &[u8]) -> Result<Vec<Frame>, String> {
         let message = message(data, &meta)?;
         let body_length = usize::try_from(message.bodyLength()).map_err(|_| "a negative body length")?;
         pos = meta.end;
-        if pos + body_length > data.len() {
-            return Err("a truncated message body".into());
-        }
-        out.push(Frame { meta, body: pos..pos + body_length });
-        pos += body_length;
+        let end = pos.checked_add(body_length).filter(|end| *end <= data.len()).ok_or("a truncated message body")?;
+        out.push(Frame { meta, body: pos..end });
+        pos = end;
     }
     Ok(out)
 }
@@ -283,7 +281,7 @@ impl Plan {
                 let member = |name: &str, data_type: DataType, width: usize| {
                     let at = members.iter().position(|m| m.name() == name && m.data_type() == &data_type)?;
                     let node = &layout.children.get(at)?.node;
-                    (node.rows == rows && node.buffers[1].len() >= rows * width).then_some(node)
+                    (node.rows == rows && fits(&node.buffers[1], rows, width)).then_some(node)
                 };
                 let epoch = member("epoch", DataType::Int64, 8)?;
                 if !members.iter().any(|m| m.name() == "fraction") {
@@ -303,7 +301,7 @@ impl Plan {
                 })
             }
             (Ask::Timestamp { factor, .. } | Ask::Scale { factor }, DataType::Int64)
-                if factor != 1 && layout.node.buffers[1].len() >= rows * 8 =>
+                if factor != 1 && fits(&layout.node.buffers[1], rows, 8) =>
             {
                 let values = layout.node.buffers[1].start..layout.node.buffers[1].start + rows * 8;
                 Some(Self::Scale { rows, values, validity: validity(&[&layout.node])?, factor })
@@ -359,6 +357,11 @@ impl Plan {
             }
         }
     }
+}
+
+/// Whether `buffer` holds `rows` values of `width` bytes.
+fn fits(buffer: &Range<usize>, rows: usize, width: usize) -> bool {
+    rows.checked_mul(width).is_some_and(|bytes| buffer.len() >= bytes)
 }
 
 /// The rows valid in every bitmap of `ranges` (`None`: every row is valid).
