@@ -1,5 +1,6 @@
 //! Shared helpers of the integration tests (`tests/tests/*.rs`).
 
+pub mod emulator_harness;
 pub mod snowflake_proxy;
 pub mod throwaway;
 

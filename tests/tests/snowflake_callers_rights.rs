@@ -13,8 +13,9 @@ use connections::snowflake::{
     Auth, CallersRights, ContainerEnvironment, SnowflakeCallersRightsConnection, callers_rights_config,
 };
 use connections::{ConnectParams, Error, ErrorKind};
-use connections_core::testing::{self, Harness};
+use connections_core::testing;
 use connections_core::toml::Table;
+use connections_tests::emulator_harness::EmulatorHarness;
 use connections_tests::snowflake_proxy::{ProxyConfig, SnowflakeProxy};
 use connections_tests::{Project, error_chain, frame_text, server_url};
 
@@ -148,57 +149,14 @@ async fn two_viewers_get_two_sessions_and_one_viewer_one() {
     assert!(!debug.contains("jerry-token") && !debug.contains("svc-part"), "{debug}");
 }
 
-struct CallersRightsHarness {
-    endpoint: String,
-    token_file: String,
-}
-
-impl Harness for CallersRightsHarness {
-    type Connection = SnowflakeCallersRightsConnection;
-
-    fn section(&self) -> String {
-        format!(
-            "account = 'test'\nviewer_token = 'conformance-viewer'\ntoken_file_path = '{}'\n\
-             database = 'conf_db'\nschema = 'conf_schema'\n{}",
-            self.token_file, self.endpoint
-        )
-    }
-
-    fn changed_section(&self) -> String {
-        format!("{}\nrole = 'analyst'", self.section())
-    }
-
-    fn query(&self) -> Option<String> {
-        Some("select 1 as one".into())
-    }
-
-    fn failing_query(&self) -> Option<String> {
-        Some("select * from conformance_no_such_table".into())
-    }
-
-    fn slow_query(&self) -> Option<String> {
-        Some("select sum(range) as s from range(60000000)".into())
-    }
-
-    fn section_with_secret(&self, secret: &str) -> Option<String> {
-        Some(format!(
-            "account = 'test'\nviewer_token = '{secret}'\ntoken_file_path = '{}'\n{}",
-            self.token_file, self.endpoint
-        ))
-    }
-}
-
 #[tokio::test]
 async fn callers_rights_passes_the_conformance_suite() {
     let Some(url) = server_url(VAR) else { return };
-    let (protocol, rest) = url.split_once("://").unwrap();
-    let (host, port) = rest.trim_end_matches('/').rsplit_once(':').unwrap();
     let p = Project::new();
-    let file = token_file(&p, FILE_TOKEN);
-    let harness = CallersRightsHarness {
-        endpoint: format!("host = '{host}'\nport = {port}\nprotocol = '{protocol}'"),
-        token_file: file.display().to_string(),
-    };
+    let file = token_file(&p, FILE_TOKEN).display().to_string();
+    let harness = EmulatorHarness::<SnowflakeCallersRightsConnection>::new(&url, "conformance-viewer", move |token| {
+        format!("viewer_token = '{token}'\ntoken_file_path = '{file}'")
+    });
     let report = testing::run_all(&harness).await;
     // the emulator is shared and cannot be stopped from here
     assert_eq!(report.not_supported(), ["retry_only_connection_errors"], "{report}");

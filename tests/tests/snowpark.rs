@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use connections::snowpark::SnowparkConnection;
 use connections::{ConfigProblem, Error, ErrorKind};
-use connections_core::testing::{self, Harness};
+use connections_core::testing;
+use connections_tests::emulator_harness::EmulatorHarness;
 use connections_tests::snowflake_proxy::{ProxyConfig, SnowflakeProxy};
 use connections_tests::{Project, error_chain, frame_text, server_url};
 
@@ -184,47 +185,10 @@ async fn an_expired_session_is_renewed_and_the_query_succeeds() {
     assert!(conn.is_unlocked());
 }
 
-struct SnowparkHarness {
-    endpoint: String,
-}
-
-impl Harness for SnowparkHarness {
-    type Connection = SnowparkConnection;
-
-    fn section(&self) -> String {
-        format!(
-            "account = 'test'\nuser = 'u'\npassword = 'p'\ndatabase = 'conf_db'\nschema = 'conf_schema'\n{}",
-            self.endpoint
-        )
-    }
-
-    fn changed_section(&self) -> String {
-        format!("{}\nrole = 'analyst'", self.section())
-    }
-
-    fn query(&self) -> Option<String> {
-        Some("select 1 as one".into())
-    }
-
-    fn failing_query(&self) -> Option<String> {
-        Some("select * from conformance_no_such_table".into())
-    }
-
-    fn slow_query(&self) -> Option<String> {
-        Some("select sum(range) as s from range(60000000)".into())
-    }
-
-    fn section_with_secret(&self, secret: &str) -> Option<String> {
-        Some(format!("account = 'test'\nuser = 'u'\npassword = '{secret}'\n{}", self.endpoint))
-    }
-}
-
 #[tokio::test]
 async fn snowpark_passes_the_conformance_suite() {
     let Some(url) = server_url(VAR) else { return };
-    let (protocol, host, port) = endpoint(&url);
-    let harness = SnowparkHarness { endpoint: format!("host = '{host}'\nport = {port}\nprotocol = '{protocol}'") };
-    let report = testing::run_all(&harness).await;
+    let report = testing::run_all(&EmulatorHarness::<SnowparkConnection>::with_password(&url)).await;
     // the emulator is shared and cannot be stopped from here
     assert_eq!(report.not_supported(), ["retry_only_connection_errors"], "{report}");
 }
