@@ -186,8 +186,9 @@ fn batches_from(
     Ok(out)
 }
 
-/// What the in-place rewrite can do for a column of `kind`: the same arithmetic as
-/// [`convert`]'s.
+/// The arithmetic that turns Snowflake's integer-coded times of `kind` into values of its
+/// Arrow unit: what [`ipc::rewrite`] is asked to do in place, and what [`convert`] does where
+/// it did not.
 fn ask(kind: Kind) -> ipc::Ask {
     match kind {
         Kind::Timestamp(scale, _) => {
@@ -213,7 +214,7 @@ fn cast(array: &ArrayRef, to: &DataType) -> Result<ArrayRef, String> {
 /// done the arithmetic in its bytes (its values are then final, only typed and masked here).
 fn convert(kind: Kind, array: &ArrayRef, rewritten: bool) -> Result<ArrayRef, String> {
     let target = data_type(kind);
-    let factor = |digits: u32, scale: u32| if rewritten { 1 } else { 10_i64.pow(digits.saturating_sub(scale)) };
+    let todo = if rewritten { ipc::Ask::Keep } else { ask(kind) };
     match kind {
         Kind::Decimal(p, s) if array.data_type().is_integer() => {
             let ints = cast(array, &DataType::Int64)?;
@@ -223,19 +224,18 @@ fn convert(kind: Kind, array: &ArrayRef, rewritten: bool) -> Result<ArrayRef, St
         }
         Kind::Time(scale) if array.data_type().is_integer() => {
             let ints = cast(array, &DataType::Int64)?;
-            let values = scale_values(ints.as_primitive::<Int64Type>(), factor(unit_digits(time_unit(scale)), scale))?;
+            let values = scale_values(ints.as_primitive::<Int64Type>(), todo.factor())?;
             Ok(match time_unit(scale) {
                 TimeUnit::Microsecond => Arc::new(values.reinterpret_cast::<Time64MicrosecondType>()),
                 _ => Arc::new(values.reinterpret_cast::<Time64NanosecondType>()),
             })
         }
-        Kind::Timestamp(scale, _) if array.data_type().is_integer() => {
+        Kind::Timestamp(..) if array.data_type().is_integer() => {
             let ints = cast(array, &DataType::Int64)?;
-            let factor = factor(unit_digits(timestamp_unit(scale)), scale);
-            Ok(timestamps(&scale_values(ints.as_primitive::<Int64Type>(), factor)?, &target))
+            Ok(timestamps(&scale_values(ints.as_primitive::<Int64Type>(), todo.factor())?, &target))
         }
-        Kind::Timestamp(scale, _) if matches!(array.data_type(), DataType::Struct(_)) => {
-            Ok(timestamps(&struct_timestamps(array.as_struct(), scale, rewritten)?, &target))
+        Kind::Timestamp(..) if matches!(array.data_type(), DataType::Struct(_)) => {
+            Ok(timestamps(&struct_timestamps(array.as_struct(), todo)?, &target))
         }
         _ if array.data_type() == &target => Ok(Arc::clone(array)),
         Kind::Int => cast(array, &target).map_err(|e| format!("{e}{BEYOND_INT64}")),
@@ -252,12 +252,11 @@ fn scale_values(values: &Int64Array, factor: i64) -> Result<Int64Array, String> 
 }
 
 /// Snowflake's timestamp structs: `{epoch (seconds), fraction (nanoseconds)[, timezone]}`, or
-/// `{epoch (scaled by 10^scale), timezone}` for TIMESTAMP_TZ with a scale of 3 or less.
-/// `combined`: `epoch` already holds the values ([`ipc::rewrite`]), and `fraction` only counts
-/// for the nulls.
-fn struct_timestamps(array: &StructArray, scale: u32, combined: bool) -> Result<Int64Array, String> {
+/// `{epoch (scaled by 10^scale), timezone}` for TIMESTAMP_TZ with a scale of 3 or less; `todo`
+/// is the arithmetic left to do ([`ipc::Ask::Keep`] when `epoch` already holds the values, and
+/// `fraction` only counts for the nulls).
+fn struct_timestamps(array: &StructArray, todo: ipc::Ask) -> Result<Int64Array, String> {
     use connections_core::arrow::buffer::NullBuffer;
-    let unit_digits = unit_digits(timestamp_unit(scale));
     let epoch = array.column_by_name("epoch").ok_or("a timestamp struct without `epoch`")?;
     let epoch = cast(epoch, &DataType::Int64)?;
     let epoch = epoch.as_primitive::<Int64Type>();
@@ -268,19 +267,17 @@ fn struct_timestamps(array: &StructArray, scale: u32, combined: bool) -> Result<
     let values = if let Some(fraction) = array.column_by_name("fraction") {
         let fraction = cast(fraction, &DataType::Int32)?;
         let fraction = fraction.as_primitive::<Int32Type>();
-        if combined {
+        let ipc::Ask::Timestamp { per_second, divisor, .. } = todo else {
             let nulls = NullBuffer::union(epoch.nulls(), fraction.nulls());
             return Ok(Int64Array::new(epoch.values().clone(), nulls));
-        }
-        let per_second = 10_i64.pow(unit_digits);
-        let divisor = 10_i64.pow(9 - unit_digits);
+        };
         connections_core::arrow::compute::kernels::arity::try_binary(&epoch, fraction, |e, f| {
             e.checked_mul(per_second)
                 .and_then(|whole| whole.checked_add(i64::from(f) / divisor))
                 .ok_or_else(out_of_range)
         })
     } else {
-        let factor = if combined { 1 } else { 10_i64.pow(unit_digits.saturating_sub(scale)) };
+        let factor = todo.factor();
         if factor == 1 {
             return Ok(epoch);
         }

@@ -119,6 +119,17 @@ pub(super) enum Ask {
     Scale { factor: i64 },
 }
 
+impl Ask {
+    /// The factor an `Int64` column (or the `epoch` of a struct without `fraction`) is scaled
+    /// by: 1 for [`Ask::Keep`].
+    pub(super) fn factor(self) -> i64 {
+        match self {
+            Self::Timestamp { factor, .. } | Self::Scale { factor } => factor,
+            Self::Keep => 1,
+        }
+    }
+}
+
 /// Rewrites, in `data`, the columns `asks` names, message by message; gives for every record
 /// batch message, in order, which columns were rewritten.
 pub(super) fn rewrite(data: &mut [u8], frames: &[Frame], asks: &[Ask]) -> Vec<Vec<bool>> {
