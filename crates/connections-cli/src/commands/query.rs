@@ -2,8 +2,9 @@
 
 use anyhow::Result;
 use connections::SqlConnection;
+use connections::arrow::array::RecordBatch;
 use connections::snowflake::SnowflakeConnection;
-use futures_util::StreamExt as _;
+use futures_util::{Stream, StreamExt as _};
 
 use crate::cli::QueryArgs;
 use crate::output::{Destination, Sink};
@@ -20,32 +21,17 @@ pub(crate) async fn run(args: QueryArgs, quiet: bool) -> Result<()> {
     let progress = Progress::start(quiet, "running query");
     let conn = super::open(&args.target).await?;
 
-    let empty_schema = if let Ok(sql) = conn.downcast::<SqlConnection>() {
+    let schema = if let Ok(sql) = conn.downcast::<SqlConnection>() {
         // streamed and uncached: a result larger than memory goes straight through
         let mut stream = sql.query_stream_with(&args.sql, args.params.clone(), BATCH_ROWS).await?;
-        tracing::debug!("streaming the result");
-        let mut batches = 0_u64;
-        while let Some(batch) = stream.next().await {
-            sink.write(&batch?)?;
-            batches += 1;
-            progress.rows(sink.rows());
-        }
-        if batches == 0 {
-            // an empty result: the stream knows its columns once it has ended
-            stream.schema().cloned()
-        } else {
-            None
-        }
+        drain(&mut stream, &mut sink, &progress).await?;
+        // known once the stream has ended, for a result without rows too
+        stream.schema().cloned()
     } else if let Ok(snowflake) = conn.downcast::<SnowflakeConnection>() {
-        // streamed and uncached, a few chunks in memory at a time; the schema comes first
+        // streamed and uncached, a few chunks in memory at a time
         let mut stream = snowflake.query_stream_with(&args.sql, args.params.clone()).await?;
-        tracing::debug!("streaming the result");
-        let schema = stream.schema().clone();
-        while let Some(batch) = stream.next().await {
-            sink.write(&batch?)?;
-            progress.rows(sink.rows());
-        }
-        Some(schema)
+        drain(&mut stream, &mut sink, &progress).await?;
+        Some(stream.schema().clone())
     } else {
         let frame = conn.query(args.sql.as_str()).params(args.params.clone()).await?;
         for batch in frame.batches() {
@@ -55,7 +41,7 @@ pub(crate) async fn run(args: QueryArgs, quiet: bool) -> Result<()> {
         Some(frame.schema().clone())
     };
     let rows = sink.rows();
-    let note = sink.finish(empty_schema.as_ref())?;
+    let note = sink.finish(schema.as_ref())?;
     destination.commit()?;
     if let Some(note) = note
         && !quiet
@@ -65,5 +51,19 @@ pub(crate) async fn run(args: QueryArgs, quiet: bool) -> Result<()> {
     let noun = if rows == 1 { "row" } else { "rows" };
     tracing::debug!(rows, elapsed = ?progress.elapsed(), "query done");
     progress.finish(&format!("{rows} {noun}"));
+    Ok(())
+}
+
+/// Writes a streamed result to `sink` batch by batch as it arrives.
+async fn drain(
+    stream: &mut (impl Stream<Item = connections::Result<RecordBatch>> + Unpin),
+    sink: &mut Sink,
+    progress: &Progress,
+) -> Result<()> {
+    tracing::debug!("streaming the result");
+    while let Some(batch) = stream.next().await {
+        sink.write(&batch?)?;
+        progress.rows(sink.rows());
+    }
     Ok(())
 }
