@@ -153,12 +153,9 @@ impl SnowflakeConnection {
         K: Into<String>,
         V: Into<Param>,
     {
-        let bindings = params
-            .into_iter()
-            .map(|(name, value)| Binding::from_param(&name.into(), &value.into()))
-            .collect::<std::result::Result<Vec<_>, String>>()
-            .map_err(|reason| Error::InvalidArgument { argument: "params", reason })?;
-        self.query_stream(sql, &bindings).await
+        let params: Vec<(String, Param)> =
+            params.into_iter().map(|(name, value)| (name.into(), value.into())).collect();
+        self.query_stream(sql, &bindings(&params)?).await
     }
 
     /// The raw client: the logged-in session.
@@ -188,18 +185,21 @@ pub(crate) async fn cached_query<C>(core: &ConnectionCore<C>, request: QueryRequ
 where
     C: BaseConnection<Raw = SnowflakeClient>,
 {
-    let bindings = request
-        .params
-        .iter()
-        .map(|(name, param)| Binding::from_param(name, param))
-        .collect::<std::result::Result<Vec<_>, String>>()
-        .map_err(|reason| Error::InvalidArgument { argument: "params", reason })?;
-    let bindings = Arc::new(bindings);
+    let bindings = Arc::new(bindings(&request.params)?);
     Box::pin(core.cached_query(&request, |client| {
         let (sql, bindings) = (Arc::clone(&request.sql), Arc::clone(&bindings));
         Box::pin(async move { Ok(client.run(&sql, &bindings).await?.frame) })
     }))
     .await
+}
+
+/// The query builder's parameters as server-side bindings.
+fn bindings(params: &[(String, Param)]) -> Result<Vec<(String, Binding)>> {
+    params
+        .iter()
+        .map(|(name, param)| Binding::from_param(name, param))
+        .collect::<std::result::Result<_, String>>()
+        .map_err(|reason| Error::InvalidArgument { argument: "params", reason })
 }
 
 /// The outcome of an uncached call on `core`'s session: an error names the connection, and one
