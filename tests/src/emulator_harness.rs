@@ -7,6 +7,16 @@ use std::marker::PhantomData;
 use connections_core::BaseConnection;
 use connections_core::testing::Harness;
 
+/// The `protocol`, `host` and `port` of the emulator's URL (`http://127.0.0.1:8765`).
+///
+/// # Panics
+/// When `url` is not `protocol://host:port`.
+pub fn endpoint(url: &str) -> (String, String, u16) {
+    let (protocol, rest) = url.split_once("://").expect("the emulator's URL: protocol://host:port");
+    let (host, port) = rest.trim_end_matches('/').rsplit_once(':').expect("the emulator's URL: host:port");
+    (protocol.to_owned(), host.to_owned(), port.parse().expect("the emulator's port"))
+}
+
 /// The lines that log in with a credential (`password = '...'`, a viewer token, ...).
 type Login = Box<dyn Fn(&str) -> String + Send + Sync>;
 
@@ -32,8 +42,7 @@ impl<C> EmulatorHarness<C> {
     /// # Panics
     /// When `url` is not `protocol://host:port`.
     pub fn new(url: &str, credential: &str, login: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
-        let (protocol, rest) = url.split_once("://").expect("the emulator's URL: protocol://host:port");
-        let (host, port) = rest.trim_end_matches('/').rsplit_once(':').expect("the emulator's URL: host:port");
+        let (protocol, host, port) = endpoint(url);
         Self {
             endpoint: format!("host = '{host}'\nport = {port}\nprotocol = '{protocol}'"),
             login: Box::new(login),

@@ -9,17 +9,10 @@ use std::time::Duration;
 use connections::BaseConnection;
 use connections::arrow::datatypes::{DataType, TimeUnit};
 use connections::snowflake::{Binding, SnowflakeConnection};
+use connections_tests::emulator_harness::endpoint;
 use connections_tests::{Project, error_chain, frame_text, server_url, unique_table};
 
 const VAR: &str = "CONNECTIONS_TEST_SNOWFLAKE_URL";
-
-/// `protocol`, `host`, `port` of the emulator's URL.
-fn endpoint(url: &str) -> (String, String, i64) {
-    let (protocol, rest) = url.split_once("://").unwrap();
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = rest.rsplit_once(':').unwrap();
-    (protocol.to_owned(), host.to_owned(), port.parse().unwrap())
-}
 
 /// A `[connections.<name>]` section pointing at the emulator, with `extra` lines.
 fn section(url: &str, name: &str, extra: &str) -> String {

@@ -12,17 +12,11 @@ use connections::snowpark::SnowparkConnection;
 use connections::{ConfigProblem, Error, ErrorKind};
 use connections_core::testing;
 use connections_tests::emulator_harness::EmulatorHarness;
+use connections_tests::emulator_harness::endpoint;
 use connections_tests::snowflake_proxy::{ProxyConfig, SnowflakeProxy};
 use connections_tests::{Project, error_chain, frame_text, server_url};
 
 const VAR: &str = "CONNECTIONS_TEST_SNOWFLAKE_URL";
-
-/// `protocol`, `host`, `port` of the emulator's URL.
-fn endpoint(url: &str) -> (String, String, String) {
-    let (protocol, rest) = url.split_once("://").unwrap();
-    let (host, port) = rest.trim_end_matches('/').rsplit_once(':').unwrap();
-    (protocol.to_owned(), host.to_owned(), port.to_owned())
-}
 
 fn problem(err: &Error) -> &ConfigProblem {
     match err {
