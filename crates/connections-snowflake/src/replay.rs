@@ -309,15 +309,31 @@ async fn a_session_token_about_to_expire_is_renewed_before_use() {
     assert_eq!(query.header("authorization"), Some("Snowflake Token=\"t-renewed\""));
 }
 
-#[tokio::test]
-async fn a_timed_out_query_is_cancelled_on_the_server() {
-    let server = Replay::start(|req, _| match req.target.split('?').next().unwrap_or_default() {
+/// A server that logs in, never answers a query, and acknowledges aborts.
+async fn never_answering() -> Replay {
+    Replay::start(|req, _| match req.target.split('?').next().unwrap_or_default() {
         "/session/v1/login-request" => Reply::json(&login_answer("t", 3600)),
         "/queries/v1/query-request" => Reply { status: 200, body: b"{}".to_vec(), delay: Duration::from_secs(30) },
         "/queries/v1/abort-request" => Reply::json(&json!({"success": true, "data": null})),
         _ => Reply { status: 404, body: b"{}".to_vec(), delay: Duration::ZERO },
     })
-    .await;
+    .await
+}
+
+/// Waits (up to 2 s) until `server` has seen an abort request; the abort is sent from a task
+/// of its own.
+async fn wait_for_abort(server: &Replay) {
+    for _ in 0..100 {
+        if !server.requests("/queries/v1/abort-request").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_timed_out_query_is_cancelled_on_the_server() {
+    let server = never_answering().await;
     let session = server.session("").await;
     let Err(err) = run(&session, "select slow()", &[], Some(Duration::from_millis(200))).await else {
         panic!("the query should time out")
@@ -325,12 +341,7 @@ async fn a_timed_out_query_is_cancelled_on_the_server() {
     assert!(matches!(err, crate::SnowflakeError::Timeout { .. }), "{err}");
     assert!(!err.is_retryable(), "a query that timed out is not retried");
     let query_id = server.requests("/queries/v1/query-request")[0].target.clone();
-    for _ in 0..100 {
-        if !server.requests("/queries/v1/abort-request").is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_abort(&server).await;
     let abort = &server.requests("/queries/v1/abort-request")[0];
     let body: Value = serde_json::from_str(&abort.body).unwrap();
     assert_eq!(body["sqlText"], "select slow()");
@@ -339,22 +350,11 @@ async fn a_timed_out_query_is_cancelled_on_the_server() {
 
 #[tokio::test]
 async fn dropping_a_query_cancels_it() {
-    let server = Replay::start(|req, _| match req.target.split('?').next().unwrap_or_default() {
-        "/session/v1/login-request" => Reply::json(&login_answer("t", 3600)),
-        "/queries/v1/query-request" => Reply { status: 200, body: b"{}".to_vec(), delay: Duration::from_secs(30) },
-        "/queries/v1/abort-request" => Reply::json(&json!({"success": true, "data": null})),
-        _ => Reply { status: 404, body: b"{}".to_vec(), delay: Duration::ZERO },
-    })
-    .await;
+    let server = never_answering().await;
     let session = server.session("").await;
     let query = run(&session, "select forever()", &[], None);
     assert!(tokio::time::timeout(Duration::from_millis(200), query).await.is_err());
-    for _ in 0..100 {
-        if !server.requests("/queries/v1/abort-request").is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_abort(&server).await;
     assert_eq!(server.requests("/queries/v1/abort-request").len(), 1);
 }
 
